@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model, password_validation
+
+from .roles import ROLES
+
+ROLE_CHOICES = [(r.name, r.label) for r in ROLES]
+
+
+class StaffCreateForm(forms.Form):
+    username = forms.RegexField(regex=r"^[\w.@+-]{3,150}$", max_length=150,
+                                help_text="Letters, digits and . @ + - _ only.")
+    first_name = forms.CharField(max_length=150)
+    last_name = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    roles = forms.MultipleChoiceField(choices=ROLE_CHOICES, widget=forms.CheckboxSelectMultiple)
+    password = forms.CharField(widget=forms.PasswordInput, help_text="At least 12 characters.")
+
+    def clean_username(self) -> str:
+        username: str = self.cleaned_data["username"]
+        if get_user_model().objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("A staff account with this username exists already.")
+        return username
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("password"):
+            user = get_user_model()(username=data.get("username", ""),
+                                    first_name=data.get("first_name", ""),
+                                    last_name=data.get("last_name", ""), email=data.get("email", ""))
+            try:
+                password_validation.validate_password(data["password"], user)
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return data
+
+
+class StaffRolesForm(forms.Form):
+    roles = forms.MultipleChoiceField(choices=ROLE_CHOICES, widget=forms.CheckboxSelectMultiple,
+                                      required=False)
+    active = forms.BooleanField(required=False, help_text="Inactive staff cannot log in.")

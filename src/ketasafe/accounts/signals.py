@@ -1,0 +1,26 @@
+"""Login, failed login and logout are audit events (compliance B.3)."""
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from ketasafe import audit
+
+
+@receiver(user_logged_in, dispatch_uid="ketasafe-audit-login")
+def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    audit.record("login", actor=user, request=request)
+
+
+@receiver(user_logged_out, dispatch_uid="ketasafe-audit-logout")
+def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    if user is not None:
+        audit.record("logout", actor=user, request=request,
+                     detail=getattr(request, "_logout_reason", "") if request else "")
+
+
+@receiver(user_login_failed, dispatch_uid="ketasafe-audit-login-failed")
+def _login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
+    username = str(credentials.get("username", ""))[:100]
+    audit.record("login_failed", request=request, detail=f"username={username}")

@@ -1,0 +1,124 @@
+"""Login, lockout, idle logout, roles and the staff pages."""
+
+import time
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.test import Client
+
+from ketasafe.accounts.roles import ROLE_NAMES
+from ketasafe.audit.models import AuditEntry
+from ketasafe.conftest import TEST_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_role_exists_as_a_group_with_its_capabilities() -> None:
+    assert set(Group.objects.values_list("name", flat=True)) >= ROLE_NAMES
+    prescriber = Group.objects.get(name="prescriber")
+    assert prescriber.permissions.filter(codename="sign_screening").exists()
+    assert not Group.objects.get(name="nurse").permissions.filter(codename="sign_screening").exists()
+    assert list(Group.objects.get(name="auditor").permissions.values_list("codename", flat=True)) == ["view_audit"]
+
+
+@pytest.mark.parametrize("url", ["/", "/patients/", "/patients/1/", "/audit/", "/staff/", "/setup/"])
+def test_anonymous_users_are_sent_to_login(url) -> None:
+    response = Client().get(url)
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_successful_and_failed_logins_are_audited(make_staff) -> None:
+    make_staff("nurse", username="lucia")
+    client = Client()
+    client.post("/login/", {"username": "lucia", "password": "wrong-password-123"})
+    response = client.post("/login/", {"username": "lucia", "password": TEST_PASSWORD})
+    assert response.status_code == 302
+    assert AuditEntry.objects.filter(action="login_failed", detail="username=lucia").exists()
+    assert AuditEntry.objects.filter(action="login", actor="user:lucia").exists()
+
+
+def test_wrong_password_shows_a_clear_message_with_a_4xx_or_200_form() -> None:
+    response = Client().post("/login/", {"username": "nobody", "password": "x"})
+    assert response.status_code == 200
+    assert b"Please enter a correct username and password" in response.content
+
+
+def test_repeated_failures_lock_the_account(make_staff) -> None:
+    make_staff("nurse", username="locky")
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/login/", {"username": "locky", "password": "wrong-password-123"})
+    response = client.post("/login/", {"username": "locky", "password": TEST_PASSWORD})
+    assert response.status_code == 429
+    assert b"locked" in response.content
+
+
+def test_idle_session_is_logged_out(client_for) -> None:
+    client = client_for("nurse")
+    session = client.session
+    session["last_activity"] = time.time() - settings.IDLE_TIMEOUT_SECONDS - 5
+    session.save()
+    response = client.get("/patients/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+    assert AuditEntry.objects.filter(action="logout", detail="idle timeout").exists()
+
+
+def test_polls_do_not_count_as_activity(client_for) -> None:
+    client = client_for("nurse")
+    client.get("/patients/")
+    stamp = client.session["last_activity"]
+    time.sleep(0.01)
+    client.get("/patients/", headers={"X-KetaSafe-Poll": "1"})
+    assert client.session["last_activity"] == stamp
+
+
+@pytest.mark.parametrize("password", ["short-pw-11", "password1234"])
+def test_weak_passwords_are_refused(password) -> None:
+    with pytest.raises(ValidationError):
+        validate_password(password)
+
+
+def test_long_passphrase_is_accepted_without_composition_rules() -> None:
+    validate_password("lantern river quietly")
+
+
+def test_passwords_are_hashed_with_argon2_outside_tests() -> None:
+    import importlib
+    import os
+
+    import ketasafe.settings as s
+    os.environ.pop("KETASAFE_TESTING", None)
+    try:
+        fresh = importlib.reload(s)
+        assert fresh.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
+    finally:
+        os.environ["KETASAFE_TESTING"] = "1"
+        importlib.reload(s)
+
+
+def test_clinic_admin_creates_staff_and_the_role_change_is_audited(client_for) -> None:
+    admin = client_for("clinic_admin")
+    response = admin.post("/staff/new/", {
+        "username": "newnurse", "first_name": "New", "last_name": "Nurse", "email": "",
+        "roles": ["nurse"], "password": "a long enough passphrase"})
+    assert response.status_code == 302
+    user = get_user_model().objects.get(username="newnurse")
+    assert [g.name for g in user.groups.all()] == ["nurse"]
+    assert AuditEntry.objects.filter(action="permission_change", object_id=str(user.pk)).exists()
+
+
+def test_staff_form_with_missing_fields_is_a_400_and_creates_nothing(client_for) -> None:
+    admin = client_for("clinic_admin")
+    before = get_user_model().objects.count()
+    response = admin.post("/staff/new/", {"username": "x"})
+    assert response.status_code == 400
+    assert get_user_model().objects.count() == before
+
+
+@pytest.mark.parametrize("role", ["nurse", "prescriber", "front_desk", "auditor", "cs_custodian"])
+def test_only_clinic_admins_manage_staff(client_for, role) -> None:
+    assert client_for(role).get("/staff/").status_code == 403

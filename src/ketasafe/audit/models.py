@@ -1,0 +1,106 @@
+"""The audit log: one append-only table plus a one-row chain head.
+
+Only `ketasafe.audit.record` writes here. No update or delete path exists: the model and its
+querysets refuse them, and the admin is read-only. A change made behind the ORM's back (by hand
+in the database) breaks the hash chain, which `ketasafe audit_verify` reports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from .exceptions import AuditLogIsAppendOnly
+
+
+class Action(models.TextChoices):
+    VIEW = "view"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    EXPORT = "export"
+    PRINT = "print"
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
+    PERMISSION_CHANGE = "permission_change"
+    BREAK_GLASS = "break_glass"
+    REFUSED = "refused"  # a refused safety-relevant attempt (e.g. an unauthorised signature)
+
+
+class AppendOnlyQuerySet(models.QuerySet["AuditEntry"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AuditLogIsAppendOnly("audit entries cannot be updated")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("audit entries cannot be deleted")
+
+
+class AuditEntry(models.Model):
+    at = models.DateTimeField(db_index=True)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+", db_index=True,
+    )
+    # "user:<username>" or "system:<component>": readable even without a user row.
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=20, choices=Action.choices, db_index=True)
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+    )
+    object_type = models.CharField(max_length=80, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    # Canonical JSON text of {"before": {...}, "after": {...}} or {} (kept as text so the
+    # hashed bytes are exactly the stored bytes, whatever the database does to JSON).
+    changes = models.TextField(blank=True, default="")
+    detail = models.CharField(max_length=500, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["patient", "at"]), models.Index(fields=["actor", "at"])]
+        permissions = [("view_audit_log", "Can read and export the audit log")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise AuditLogIsAppendOnly("audit entries cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("audit entries cannot be deleted")
+
+    def hashed_content(self) -> dict[str, object]:
+        """The fields the hash covers, as plain JSON values. The id is not among them: order is
+        vouched for by each entry's prev_hash, so the row can be hashed before it is inserted."""
+        return {
+            "at": self.at.isoformat(timespec="microseconds"),
+            "actor_user": self.actor_user_id,
+            "actor": self.actor,
+            "action": self.action,
+            "patient": self.patient_id,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "changes": self.changes,
+            "detail": self.detail,
+            "client_address": self.client_address,
+        }
+
+
+class ChainHead(models.Model):
+    """One row: the newest entry's id and hash. Locked by each writer, so the chain is serial."""
+
+    last_entry_id = models.BigIntegerField(null=True)
+    last_hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"chain head at #{self.last_entry_id}"

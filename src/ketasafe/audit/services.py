@@ -1,0 +1,118 @@
+"""`record`: the only writer of the audit log.
+
+Call it inside the same `transaction.atomic()` block as the change it records: if the change
+rolls back, so does its entry, and an entry never exists for a change that did not happen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models, transaction
+from django.http import HttpRequest
+
+from . import chain
+from .models import Action, AuditEntry, ChainHead
+
+Actor = AbstractBaseUser | AnonymousUser | str | None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _client_address(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _actor(actor: Actor, request: HttpRequest | None) -> tuple[Any, str]:
+    if actor is None and request is not None:
+        actor = getattr(request, "user", None)
+    if isinstance(actor, str):
+        return None, actor if ":" in actor else f"system:{actor}"
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        return actor, f"user:{actor.get_username()}"
+    return None, "anonymous"
+
+
+def record(
+    action: Action | str,
+    *,
+    actor: Actor = None,
+    request: HttpRequest | None = None,
+    patient: Any = None,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    detail: str = "",
+    at: dt.datetime | None = None,
+) -> AuditEntry:
+    """Append one entry to the chain. Guarantees: hash-linked to the previous entry, serialised
+    against concurrent writers by the chain-head row lock, committed or rolled back with the
+    caller's transaction."""
+    from django.utils import timezone
+
+    user, actor_label = _actor(actor, request)
+    if obj is not None:
+        object_type = object_type or obj._meta.label
+        object_id = object_id or obj.pk
+    changes: dict[str, Any] = {}
+    if before:
+        changes["before"] = _jsonable(before)
+    if after:
+        changes["after"] = _jsonable(after)
+    with transaction.atomic():
+        head = ChainHead.objects.select_for_update().filter(pk=1).first()
+        if head is None:
+            head = ChainHead.objects.create(pk=1, last_entry_id=None, last_hash=chain.GENESIS_HASH)
+            head = ChainHead.objects.select_for_update().get(pk=1)
+        entry = AuditEntry(
+            at=(at or timezone.now()).astimezone(dt.UTC),
+            actor_user=user,
+            actor=actor_label[:150],
+            action=str(action),
+            patient_id=getattr(patient, "pk", patient),
+            object_type=object_type[:80],
+            object_id=str(object_id)[:64],
+            changes=chain.canonical(changes).decode() if changes else "",
+            detail=detail[:500],
+            client_address=_client_address(request),
+            prev_hash=head.last_hash,
+        )
+        entry.hash = chain.entry_hash(entry.prev_hash, entry.hashed_content())
+        entry.save()
+        ChainHead.objects.filter(pk=1).update(last_entry_id=entry.pk, last_hash=entry.hash)
+    return entry
+
+
+def verify_chain() -> chain.ChainBreak | None:
+    head = ChainHead.objects.filter(pk=1).first()
+    entries = (
+        chain.ChainEntry(e.pk, e.prev_hash, e.hash, e.hashed_content())
+        for e in AuditEntry.objects.order_by("id").iterator(chunk_size=2000)
+    )
+    return chain.verify(
+        entries,
+        head_id=head.last_entry_id if head else None,
+        head_hash=head.last_hash if head else chain.GENESIS_HASH,
+    )

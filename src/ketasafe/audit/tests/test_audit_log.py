@@ -1,0 +1,78 @@
+"""The stored audit log: append-only, in the caller's transaction, and tamper-evident."""
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, transaction
+
+from ketasafe import audit
+from ketasafe.audit.exceptions import AuditLogIsAppendOnly
+from ketasafe.audit.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+
+def _three_entries() -> list[AuditEntry]:
+    return [audit.record("view", actor="test", detail=f"entry {i}") for i in range(3)]
+
+
+def test_record_links_each_entry_to_the_previous() -> None:
+    a, b, c = _three_entries()
+    assert b.prev_hash == a.hash and c.prev_hash == b.hash
+    call_command("audit_verify")
+
+
+def test_entry_rolls_back_with_the_change_it_records() -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit.record("create", actor="test", detail="doomed")
+        raise RuntimeError("the change failed")
+    assert not AuditEntry.objects.filter(detail="doomed").exists()
+    call_command("audit_verify")
+
+
+def test_orm_update_and_delete_are_refused() -> None:
+    entry, *_ = _three_entries()
+    entry.detail = "changed"
+    with pytest.raises(AuditLogIsAppendOnly):
+        entry.save()
+    with pytest.raises(AuditLogIsAppendOnly):
+        entry.delete()
+    with pytest.raises(AuditLogIsAppendOnly):
+        AuditEntry.objects.filter(pk=entry.pk).update(detail="x")
+    with pytest.raises(AuditLogIsAppendOnly):
+        AuditEntry.objects.all().delete()
+
+
+def test_editing_a_row_by_hand_makes_verify_fail_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    _, middle, _ = _three_entries()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditentry SET detail = %s WHERE id = %s", ["forged", middle.pk])
+    with pytest.raises(CommandError) as info:
+        call_command("audit_verify")
+    assert info.value.returncode == 1
+    assert f"entry {middle.pk}" in str(info.value)
+
+
+def test_deleting_a_row_by_hand_makes_verify_fail() -> None:
+    first, middle, last = _three_entries()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditentry WHERE id = %s", [middle.pk])
+    with pytest.raises(CommandError) as info:
+        call_command("audit_verify")
+    assert f"entry {last.pk}" in str(info.value)
+
+
+def test_deleting_the_newest_row_by_hand_makes_verify_fail() -> None:
+    *_, last = _three_entries()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditentry WHERE id = %s", [last.pk])
+    with pytest.raises(CommandError):
+        call_command("audit_verify")
+
+
+def test_changes_are_recorded_as_compact_before_and_after(make_patient) -> None:
+    patient = make_patient()
+    entry = audit.record("update", actor="test", patient=patient, obj=patient,
+                         before={"phone": "1"}, after={"phone": "2"})
+    assert entry.changes == '{"after":{"phone":"2"},"before":{"phone":"1"}}'
+    assert entry.object_type == "patients.Patient" and entry.object_id == str(patient.pk)
