@@ -1,0 +1,102 @@
+"""Storing and reading vital signs. Monitor ingest (process_message) builds on the same model."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest
+
+from ketasafe import audit
+
+from .models import Observation, Source, VitalKind
+
+# LOINC codes of the FHIR R4 vital-signs profiles (interop-and-anchors §3.2), and UCUM units.
+KIND_LOINC_UNIT: dict[str, tuple[str, str]] = {
+    VitalKind.SYSTOLIC: ("8480-6", "mm[Hg]"),
+    VitalKind.DIASTOLIC: ("8462-4", "mm[Hg]"),
+    VitalKind.MAP: ("8478-0", "mm[Hg]"),
+    VitalKind.HEART_RATE: ("8867-4", "/min"),
+    VitalKind.PULSE_RATE: ("8889-8", "/min"),
+    VitalKind.SPO2: ("59408-5", "%"),
+    VitalKind.RESP_RATE: ("9279-1", "/min"),
+    VitalKind.TEMPERATURE: ("8310-5", "Cel"),
+    VitalKind.WEIGHT: ("29463-7", "kg"),
+}
+
+# Plausible ranges for hand entry (the same as the screening contract's intake validation).
+MANUAL_RANGES: dict[str, tuple[Decimal, Decimal]] = {
+    VitalKind.SYSTOLIC: (Decimal(50), Decimal(300)),
+    VitalKind.DIASTOLIC: (Decimal(20), Decimal(200)),
+    VitalKind.HEART_RATE: (Decimal(20), Decimal(250)),
+    VitalKind.SPO2: (Decimal(50), Decimal(100)),
+    VitalKind.RESP_RATE: (Decimal(2), Decimal(60)),
+    VitalKind.TEMPERATURE: (Decimal(30), Decimal(45)),
+}
+
+
+class VitalsInvalid(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@transaction.atomic
+def do_record_manual_vitals(*, actor: Any, session: Any = None, patient: Any = None,
+                            values: Mapping[str, Decimal | int | None], observed_at: dt.datetime,
+                            request: HttpRequest | None = None) -> list[Observation]:
+    """Store hand-entered vitals for a session (or a patient outside a session).
+
+    All values are validated before anything is stored: one bad value stores none.
+    """
+    patient = patient or (session.patient if session is not None else None)
+    clean: dict[str, Decimal] = {}
+    for kind, value in values.items():
+        if value is None or value == "":
+            continue
+        if kind not in MANUAL_RANGES:
+            raise VitalsInvalid(kind, "not a vital sign that can be entered by hand")
+        low, high = MANUAL_RANGES[kind]
+        number = Decimal(str(value))
+        if not low <= number <= high:
+            raise VitalsInvalid(kind, f"{number} is outside {low}-{high}")
+        clean[kind] = number
+    if not clean:
+        raise VitalsInvalid("vitals", "enter at least one value")
+    observations = []
+    for kind, number in clean.items():
+        loinc, unit = KIND_LOINC_UNIT[kind]
+        observations.append(Observation.objects.create(
+            session=session, patient=patient, kind=kind, loinc=loinc, value=number, unit=unit,
+            observed_at=observed_at, source=Source.MANUAL, recorded_by=actor))
+    audit.record("create", actor=actor, request=request, patient=patient,
+                 object_type="monitoring.Observation",
+                 object_id=",".join(str(o.pk) for o in observations),
+                 after={k: v for k, v in clean.items()} | {"observed_at": observed_at})
+    _after_commit(session)
+    return observations
+
+
+def _after_commit(session: Any) -> None:
+    """Hook for alert evaluation once observations are committed (monitoring work fills it)."""
+
+
+def latest_vitals(session: Any, *, since: dt.datetime | None = None) -> dict[str, Observation]:
+    """The newest value of each kind for a session (optionally only those observed since)."""
+    qs = Observation.objects.filter(session=session).exclude(kind="").exclude(value=None)
+    if since is not None:
+        qs = qs.filter(observed_at__gte=since)
+    latest: dict[str, Observation] = {}
+    for obs in qs.order_by("-observed_at", "-id"):
+        latest.setdefault(obs.kind, obs)
+    return latest
+
+
+def vitals_series(session: Any, kinds: tuple[str, ...] = ()) -> list[Observation]:
+    qs = Observation.objects.filter(session=session).exclude(kind="").exclude(value=None)
+    if kinds:
+        qs = qs.filter(kind__in=kinds)
+    return list(qs.order_by("observed_at", "id"))
