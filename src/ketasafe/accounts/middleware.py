@@ -17,7 +17,7 @@ class LoginRequiredEverywhere(LoginRequiredMiddleware):
     An HTMX request gets an HX-Redirect header so the whole page goes to login, not a fragment.
     """
 
-    def handle_no_permission(self, request: HttpRequest, view_func: Any) -> HttpResponse:
+    def handle_no_permission(self, request: HttpRequest, view_func: Any) -> HttpResponse:  # type: ignore[override]
         if getattr(request, "htmx", False):
             response = HttpResponse(status=401)
             response["HX-Redirect"] = settings.LOGIN_URL if settings.LOGIN_URL.startswith("/") else "/login/"

@@ -10,3 +10,6 @@ class Capability(models.Model):
         managed = False
         default_permissions = ()
         permissions = sorted(CAPABILITIES.items())
+
+    def __str__(self) -> str:
+        return "capabilities"

@@ -53,7 +53,7 @@ class _Echo:
 
 
 @capability_required("view_audit")
-def audit_export(request: HttpRequest) -> HttpResponse:
+def audit_export(request: HttpRequest) -> StreamingHttpResponse:
     """CSV of the filtered entries; the export itself is an audited event."""
     form = AuditFilterForm(request.GET or {"sort": "-at"})
     entries = _filtered(form)

@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 
 from .codes import is_atc, is_icd10cm, normalise_icd10
-from .models import Allergy, Measurement, Medication, Patient, Problem
+from .models import Allergy, Measurement, Medication, Patient, Problem, ProblemStatus
 
 DATE = forms.DateInput(attrs={"type": "date"})
 
@@ -82,7 +82,7 @@ class ProblemForm(forms.ModelForm):
 
 
 class ProblemStatusForm(forms.Form):
-    status = forms.ChoiceField(choices=Problem._meta.get_field("status").choices)
+    status = forms.ChoiceField(choices=ProblemStatus.choices)
 
 
 RECORD_FORMS: dict[str, tuple[type[forms.ModelForm], str]] = {

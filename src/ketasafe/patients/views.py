@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -30,7 +32,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         audit.record("view", request=request, object_type="patients.Patient",
                      detail=f"search: {q}")
     page = Paginator(patients.order_by("family_name", "given_name"), 25).get_page(request.GET.get("page"))
-    template = "patients/_rows.html" if request.htmx else "patients/list.html"
+    template = "patients/_rows.html" if getattr(request, "htmx", False) else "patients/list.html"
     return render(request, template, {"page": page, "q": q})
 
 
@@ -90,16 +92,15 @@ def record_add(request: HttpRequest, patient_id: int, kind: str) -> HttpResponse
             services.do_add_record(actor=request.user, request=request, patient=patient,
                                    model=form_class._meta.model, **fields)
         messages.success(request, "Saved.")
-        return redirect(request.GET.get("next") if _safe_next(request) else
-                        reverse("patients:detail", args=[patient.pk]))
+        nxt = request.GET.get("next", "")
+        return redirect(nxt if _safe_next(nxt) else reverse("patients:detail", args=[patient.pk]))
     return render(request, "form_page.html",
                   {"form": form, "title": f"{title}: {patient.full_name}",
                    "cancel_url": reverse("patients:detail", args=[patient.pk])},
                   status=400 if form.errors else 200)
 
 
-def _safe_next(request: HttpRequest) -> bool:
-    nxt = request.GET.get("next", "")
+def _safe_next(nxt: str) -> bool:
     return nxt.startswith("/") and not nxt.startswith("//")
 
 
@@ -124,7 +125,7 @@ def record_stop(request: HttpRequest, kind: str, record_id: int) -> HttpResponse
     model = {"medication": Medication, "allergy": Allergy}.get(kind)
     if model is None:
         raise Http404("No such record kind.")
-    obj = get_object_or_404(model, pk=record_id)
+    obj: Any = get_object_or_404(model, pk=record_id)
     services.do_update_record(actor=request.user, request=request, obj=obj, active=False)
     messages.success(request, f"{obj} marked as no longer current.")
     return redirect("patients:detail", obj.patient_id)
