@@ -83,8 +83,9 @@ def record(
         changes["after"] = _jsonable(after)
     with transaction.atomic():
         head = ChainHead.objects.select_for_update().filter(pk=1).first()
-        if head is None:
-            head = ChainHead.objects.create(pk=1, last_entry_id=None, last_hash=chain.GENESIS_HASH)
+        if head is None:  # a new (or flushed) database; get_or_create is safe against a race
+            ChainHead.objects.get_or_create(pk=1, defaults={"last_entry_id": None,
+                                                            "last_hash": chain.GENESIS_HASH})
             head = ChainHead.objects.select_for_update().get(pk=1)
         entry = AuditEntry(
             at=(at or timezone.now()).astimezone(dt.UTC),

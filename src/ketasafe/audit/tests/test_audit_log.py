@@ -76,3 +76,31 @@ def test_changes_are_recorded_as_compact_before_and_after(make_patient) -> None:
                          before={"phone": "1"}, after={"phone": "2"})
     assert entry.changes == '{"after":{"phone":"2"},"before":{"phone":"1"}}'
     assert entry.object_type == "patients.Patient" and entry.object_id == str(patient.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_keep_one_unbroken_chain() -> None:
+    import threading
+
+    from django.db import connections
+
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(10):
+                with transaction.atomic():
+                    audit.record("view", actor=f"writer{n}", detail=str(i))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert AuditEntry.objects.count() == 40
+    call_command("audit_verify")
