@@ -1,0 +1,189 @@
+"""Code map: MDC / Philips MDIL to LOINC + UCUM, unit conversion, and never guessing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from ketasafe.monitoring.hl7.codes import (
+    DEFAULT_CODE_MAP,
+    MDC_VITALS,
+    WILDCARD,
+    CodeMapEntry,
+    build_code_map,
+    code_key,
+    map_observation,
+    mdil_code,
+)
+from ketasafe.monitoring.hl7.parse import ParsedObservation, parse_oru
+
+SAMPLES = Path(__file__).resolve().parents[4].parent / "shared" / "conformance" / "hl7"
+
+
+def obx(code: str, system: str, value: str | None, units: tuple[str, str, str] = ("", "", ""),
+        status: str = "R") -> ParsedObservation:  # fmt: skip
+    return ParsedObservation(
+        position=0, set_id="1", value_type="NM", code=code, code_text="", code_system=system,
+        sub_id="", raw_value=value or "", numeric_value=Decimal(value) if value else None,
+        units_code=units[0], units_text=units[1], units_system=units[2], result_status=status,
+        observed_at=None, device_id=None, flags=(),
+    )  # fmt: skip
+
+
+MMHG = ("266016", "MDC_DIM_MMHG", "MDC")
+
+
+def test_every_default_entry_has_a_source_and_a_known_kind() -> None:
+    assert len(DEFAULT_CODE_MAP) == 2 * len(MDC_VITALS)
+    for entry in DEFAULT_CODE_MAP.values():
+        assert entry.source.strip()
+        assert entry.loinc
+
+
+@pytest.mark.parametrize(
+    ("code", "loinc", "unit", "kind"),
+    [("150021", "8480-6", "mm[Hg]", "systolic"), ("150022", "8462-4", "mm[Hg]", "diastolic"),
+     ("150023", "8478-0", "mm[Hg]", "map"), ("147842", "8867-4", "/min", "heart_rate"),
+     ("149530", "8889-8", "/min", "pulse_rate"), ("150456", "2708-6", "%", "spo2"),
+     ("151562", "9279-1", "/min", "resp_rate"), ("150344", "8310-5", "Cel", "temperature"),
+     ("150364", "8310-5", "Cel", "temperature"), ("188736", "29463-7", "kg", "weight")],
+)  # fmt: skip
+def test_shipped_vital_codes(code: str, loinc: str, unit: str, kind: str) -> None:
+    entry = DEFAULT_CODE_MAP[("MDC", code)]
+    assert (entry.loinc, entry.ucum_unit, entry.kind) == (loinc, unit, kind)
+
+
+def test_spo2_carries_both_loinc_codes() -> None:
+    assert DEFAULT_CODE_MAP[("MDC", "150456")].extra_loinc == ("59408-5",)
+
+
+@pytest.mark.parametrize(
+    ("mdc", "mdil"),
+    [(147842, "0002-4182"), (150456, "0002-4bb8"), (151562, "0002-500a"),
+     (150022, "0002-4a06"), (266016, "0004-0f20"), (264864, "0004-0aa0"), (268192, "0004-17a0")],
+)  # fmt: skip
+def test_mdil_spelling_matches_public_philips_exports(mdc: int, mdil: str) -> None:
+    assert mdil_code(mdc) == mdil
+
+
+def test_philips_mdil_observation_maps_with_mdil_units() -> None:
+    m = map_observation(obx("0002-4BB8", "MDIL", "97", ("0004-0220", "%", "MDIL")))
+    assert (m.kind, m.loinc, m.ucum_unit, m.value, m.flags) == ("spo2", "2708-6", "%",
+                                                                Decimal("97"), ())  # fmt: skip
+
+
+def test_pcd01_sample_maps_bp_and_leaves_device_codes_unmapped() -> None:
+    msg = parse_oru((SAMPLES / "ipf_pcd01_bp_request.hl7").read_bytes(), default_tz=UTC)
+    mapped = {o.code: map_observation(o) for o in msg.observations}
+    assert mapped["150021"].value == Decimal("120") and mapped["150021"].kind == "systolic"
+    assert mapped["150022"].value == Decimal("80")
+    assert mapped["150023"].kind == "map"
+    assert mapped["150020"].loinc == "85354-9" and mapped["150020"].value is None
+    assert mapped["528391"].flags == ("unmapped",)
+
+
+def test_oximeter_sample_maps_spo2() -> None:
+    msg = parse_oru((SAMPLES / "ipf_continua_wan_oximeter.hl7").read_bytes(), default_tz=UTC)
+    spo2 = map_observation(next(o for o in msg.observations if o.code == "150456"))
+    assert (spo2.kind, spo2.value, spo2.ucum_unit) == ("spo2", Decimal("80.5"), "%")
+
+
+def test_lab_glucose_is_unmapped_never_guessed() -> None:
+    msg = parse_oru(
+        (SAMPLES / "python_hl7_normative_lab_oru_v24.hl7").read_bytes(), default_tz=UTC
+    )
+    for obs in msg.observations:
+        m = map_observation(obs)
+        assert (m.kind, m.loinc, m.value, m.flags) == (None, None, None, ("unmapped",))
+
+
+def test_local_code_without_system_is_unmapped_by_default() -> None:
+    assert map_observation(obx("150021", "", "120", MMHG)).flags == ("unmapped",)
+    assert map_observation(obx("HR", "", "72", ("bpm", "", ""))).flags == ("unmapped",)
+
+
+def test_admin_map_with_wildcard_maps_a_local_code() -> None:
+    hr = DEFAULT_CODE_MAP[("MDC", "147842")]
+    local = replace(hr, source="clinic admin, 2025-03-01: Acme monitor sends HR without system")
+    code_map = {**DEFAULT_CODE_MAP, **build_code_map([(WILDCARD, "HR", local)])}
+    m = map_observation(obx("hr", "", "72", ("bpm", "", "")), code_map)
+    assert (m.kind, m.value, m.ucum_unit) == ("heart_rate", Decimal("72"), "/min")
+
+
+def test_exact_system_wins_over_wildcard() -> None:
+    weird = CodeMapEntry("X-1", "wrong", "mm[Hg]", "diastolic", "test")
+    code_map = {**DEFAULT_CODE_MAP, code_key(WILDCARD, "150021"): weird}
+    assert map_observation(obx("150021", "MDC", "120", MMHG), code_map).kind == "systolic"
+
+
+@pytest.mark.parametrize(
+    ("value", "celsius"),
+    [("98.6", "37.00"), ("100.4", "38.00"), ("104", "40.00"), ("96.8", "36.00"), ("95", "35.00")],
+)
+def test_fahrenheit_is_converted_to_celsius(value: str, celsius: str) -> None:
+    m = map_observation(obx("150364", "MDC", value, ("266560", "MDC_DIM_FAHR", "MDC")))
+    assert (m.value, m.ucum_unit, m.flags) == (Decimal(celsius), "Cel", ())
+    assert map_observation(obx("150364", "MDC", value, ("[degF]", "", "UCUM"))).value == Decimal(
+        celsius
+    )
+
+
+def test_fahrenheit_outside_the_sanity_range_after_conversion_gives_no_value() -> None:
+    m = map_observation(obx("150364", "MDC", "32", ("266560", "MDC_DIM_FAHR", "MDC")))
+    assert (m.value, m.flags) == (None, ("implausible",))  # 0 Cel: not a body temperature
+
+
+@pytest.mark.parametrize(("value", "kg"), [("150", "68.04"), ("1", "0.45"), ("220.5", "100.02")])
+def test_pounds_are_converted_to_kilograms(value: str, kg: str) -> None:
+    m = map_observation(obx("188736", "MDC", value, ("263904", "MDC_DIM_LB", "MDC")))
+    assert (m.value, m.ucum_unit) == (Decimal(kg), "kg")
+    assert map_observation(obx("188736", "MDC", value, ("lb", "", ""))).value == Decimal(kg)
+
+
+def test_celsius_and_kilograms_pass_unchanged() -> None:
+    assert map_observation(obx("150364", "MDC", "36.8", ("268192", "", "MDC"))).value == Decimal(
+        "36.8"
+    )
+    assert map_observation(obx("188736", "MDC", "80", ("kg", "", "UCUM"))).value == Decimal("80")
+
+
+def test_unknown_or_wrong_unit_gives_no_value() -> None:
+    kpa = map_observation(obx("150021", "MDC", "16", ("265987", "MDC_DIM_KILO_PASCAL", "MDC")))
+    assert (kpa.kind, kpa.value, kpa.flags) == ("systolic", None, ("unit_unknown",))
+    wrong = map_observation(obx("150021", "MDC", "16", ("%", "", "")))
+    assert (wrong.value, wrong.flags) == (None, ("unit_mismatch",))
+
+
+def test_missing_unit_is_assumed_only_where_unambiguous() -> None:
+    spo2 = map_observation(obx("150456", "MDC", "95", ("", "", "")))
+    assert (spo2.value, spo2.flags) == (Decimal("95"), ("unit_assumed",))
+    temp = map_observation(obx("150364", "MDC", "98.6", ("", "", "")))
+    assert (temp.value, temp.flags) == (None, ("unit_missing",))
+    bp = map_observation(obx("150021", "MDC", "120", ("", "", "")))
+    assert (bp.value, bp.flags) == (None, ("unit_missing",))
+
+
+@pytest.mark.parametrize("status", ["X", "D", "W"])
+def test_results_that_are_not_results_give_no_value(status: str) -> None:
+    m = map_observation(obx("150021", "MDC", "120", MMHG, status=status))
+    assert (m.value, m.flags) == (None, ("status_not_usable",))
+
+
+def test_11073_nan_sentinel_is_implausible() -> None:
+    m = map_observation(obx("150456", "MDC", "8388607", ("262688", "", "MDC"), status="X"))
+    assert m.value is None
+    m = map_observation(obx("150456", "MDC", "8388607", ("262688", "", "MDC")))
+    assert (m.value, m.flags) == (None, ("implausible",))
+    edge = map_observation(obx("150456", "MDC", "100", ("262688", "", "MDC")))
+    assert edge.value == Decimal("100")
+    zero_hr = map_observation(obx("147842", "MDC", "0", ("264864", "", "MDC")))
+    assert zero_hr.value == Decimal("0")  # asystole / leads off must reach the alert rules
+
+
+def test_no_numeric_value_gives_no_value_and_no_extra_flag() -> None:
+    m = map_observation(obx("150021", "MDC", None, MMHG))
+    assert (m.kind, m.value, m.flags) == ("systolic", None, ())
