@@ -15,9 +15,12 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("login/", account_views.login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", account_views.OwnPasswordChangeView.as_view(), name="password_change"),
     path("staff/", include("ketasafe.accounts.urls")),
     path("patients/", include("ketasafe.patients.urls")),
     path("audit/", include("ketasafe.audit.urls")),
+    path("screening/", include("ketasafe.screening.urls")),
+    path("consent/", include("ketasafe.consent.urls")),
     path("setup/", clinic_views.clinic_setup, name="clinic_setup"),
     path("admin/", admin.site.urls),
 ]

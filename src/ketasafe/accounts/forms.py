@@ -42,3 +42,16 @@ class StaffRolesForm(forms.Form):
     roles = forms.MultipleChoiceField(choices=ROLE_CHOICES, widget=forms.CheckboxSelectMultiple,
                                       required=False)
     active = forms.BooleanField(required=False, help_text="Inactive staff cannot log in.")
+    new_password = forms.CharField(widget=forms.PasswordInput, required=False,
+                                   help_text="Leave empty to keep the current password. "
+                                   "At least 12 characters; tell the staff member in person.")
+
+    def __init__(self, *args: Any, member: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.member = member
+
+    def clean_new_password(self) -> str:
+        password: str = self.cleaned_data.get("new_password") or ""
+        if password:
+            password_validation.validate_password(password, self.member)
+        return password

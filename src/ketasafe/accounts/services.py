@@ -72,3 +72,11 @@ def do_set_active(*, actor: Any, user: Any, active: bool, request: HttpRequest |
     user.save(update_fields=["is_active"])
     audit.record("permission_change", actor=actor, request=request, obj=user,
                  before={"active": before}, after={"active": active})
+
+
+@transaction.atomic
+def do_set_password(*, actor: Any, user: Any, password: str, request: HttpRequest | None = None) -> None:
+    """An admin sets a new password (the value itself is never recorded)."""
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit.record("update", actor=actor, request=request, obj=user, detail="password set by clinic admin")

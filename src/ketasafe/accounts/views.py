@@ -1,17 +1,21 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, PasswordChangeView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, reverse, reverse_lazy
 from django.views.decorators.http import require_http_methods
+
+from ketasafe import audit
 
 from .access import capability_required, has_capability
 from .forms import StaffCreateForm, StaffRolesForm
-from .services import do_create_staff, do_set_active, do_set_roles, roles_of
+from .services import do_create_staff, do_set_active, do_set_password, do_set_roles, roles_of
 
 User = get_user_model()
 
@@ -22,6 +26,18 @@ class KetaSafeLoginView(LoginView):
 
 
 login_view = login_not_required(KetaSafeLoginView.as_view())
+
+
+class OwnPasswordChangeView(PasswordChangeView):
+    template_name = "form_page.html"
+    success_url = reverse_lazy("home")
+    extra_context = {"title": "Change your password", "submit_label": "Change password"}
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        audit.record("update", request=self.request, obj=self.request.user, detail="own password changed")
+        messages.success(self.request, "Your password was changed.")
+        return response
 
 # Where each role starts its day, first match wins.
 HOME_BY_CAPABILITY = [
@@ -72,7 +88,7 @@ def staff_create(request: HttpRequest) -> HttpResponse:
 def staff_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     member = get_object_or_404(User, pk=user_id)
     initial = {"roles": roles_of(member), "active": member.is_active}
-    form = StaffRolesForm(request.POST or None, initial=initial)
+    form = StaffRolesForm(request.POST or None, initial=initial, member=member)
     if request.method == "POST" and form.is_valid():
         if member == request.user and not form.cleaned_data["active"]:
             form.add_error("active", "You cannot deactivate your own account.")
@@ -80,6 +96,9 @@ def staff_edit(request: HttpRequest, user_id: int) -> HttpResponse:
             if sorted(form.cleaned_data["roles"]) != initial["roles"]:
                 do_set_roles(actor=request.user, request=request, user=member,
                              roles=form.cleaned_data["roles"])
+            if form.cleaned_data["new_password"]:
+                do_set_password(actor=request.user, request=request, user=member,
+                                password=form.cleaned_data["new_password"])
             if form.cleaned_data["active"] != member.is_active:
                 do_set_active(actor=request.user, request=request, user=member,
                               active=form.cleaned_data["active"])

@@ -122,3 +122,33 @@ def test_staff_form_with_missing_fields_is_a_400_and_creates_nothing(client_for)
 @pytest.mark.parametrize("role", ["nurse", "prescriber", "front_desk", "auditor", "cs_custodian"])
 def test_only_clinic_admins_manage_staff(client_for, role) -> None:
     assert client_for(role).get("/staff/").status_code == 403
+
+
+def test_clinic_admin_sets_a_new_password_which_is_audited_but_not_recorded(client_for, make_staff) -> None:
+    nurse = make_staff("nurse")
+    admin = client_for("clinic_admin")
+    response = admin.post(f"/staff/{nurse.pk}/", {"roles": ["nurse"], "active": "on",
+                                                   "new_password": "a brand new passphrase"})
+    assert response.status_code == 302
+    nurse.refresh_from_db()
+    assert nurse.check_password("a brand new passphrase")
+    entry = AuditEntry.objects.get(detail="password set by clinic admin")
+    assert "passphrase" not in entry.changes
+
+
+def test_a_weak_new_password_is_refused_and_nothing_changes(client_for, make_staff) -> None:
+    nurse = make_staff("nurse")
+    response = client_for("clinic_admin").post(f"/staff/{nurse.pk}/", {"roles": ["nurse"], "active": "on",
+                                                                       "new_password": "short"})
+    assert response.status_code == 400
+    nurse.refresh_from_db()
+    assert nurse.check_password(TEST_PASSWORD)
+
+
+def test_staff_change_their_own_password(client_for) -> None:
+    client = client_for("nurse")
+    response = client.post("/password/", {"old_password": TEST_PASSWORD, "new_password1": "my new long passphrase",
+                                          "new_password2": "my new long passphrase"})
+    assert response.status_code == 302
+    client.user.refresh_from_db()
+    assert client.user.check_password("my new long passphrase")
