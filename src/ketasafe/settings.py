@@ -211,6 +211,7 @@ CLINIC_TIME_ZONE = env_str("KETASAFE_CLINIC_TZ", "America/New_York")
 USE_I18N = False
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the project-wide stylesheet and icons
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing folder
 STORAGES = {

@@ -17,5 +17,6 @@ Panel = Callable[[HttpRequest, Patient], tuple[str, dict[str, Any]] | None]
 
 def panels() -> list[Panel]:
     # Imported here so the patients app does not depend on the apps that build on it.
-    found: list[Panel] = []
+    from ketasafe.screening.panels import eligibility_panel
+    found: list[Panel] = [eligibility_panel]
     return found

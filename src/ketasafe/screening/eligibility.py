@@ -1,0 +1,139 @@
+"""Eligibility per protocol, read from the screening records (no writes, no audit).
+
+States: eligible, needs_screening (none, or one still awaiting sign-off), expired (older than the
+clinic's validity setting), stale (the problem list, medications, allergies or pregnancy status
+changed after signing), ineligible (the prescriber recorded "not treated").
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from ketasafe.clinic.models import ClinicSettings
+from ketasafe.consent.gate import (
+    SCREENING_EXPIRED,
+    SCREENING_INELIGIBLE,
+    SCREENING_MISSING,
+    SCREENING_STALE,
+    SCREENING_UNSIGNED,
+    GateProblem,
+)
+from ketasafe.patients.models import Patient
+
+from .codes import PROTOCOLS
+from .models import DECIDED_STATUSES, OPEN_STATUSES, Screening, Status
+
+ELIGIBLE = "eligible"
+NEEDS_SCREENING = "needs_screening"
+EXPIRED = "expired"
+STALE = "stale"
+INELIGIBLE = "ineligible"
+BANNER_CLASS = {ELIGIBLE: "ok", NEEDS_SCREENING: "warn", EXPIRED: "warn", STALE: "warn", INELIGIBLE: "bad"}
+STATE_LABEL = {ELIGIBLE: "Eligible", NEEDS_SCREENING: "Needs screening", EXPIRED: "Screening expired",
+               STALE: "Screening out of date", INELIGIBLE: "Not eligible"}
+
+
+def add_months(moment: dt.datetime, months: int) -> dt.datetime:
+    """Same day-of-month `months` later, clamped to the month's last day (31 Jan + 1 = 28/29 Feb)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def expires_at(signed_at: dt.datetime, validity_months: int) -> dt.datetime:
+    return add_months(signed_at, validity_months)
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    protocol: str
+    state: str
+    problems: tuple[GateProblem, ...]
+    current: Screening | None  # the signed or not-treated screening that decides, if any
+    open: Screening | None  # a screening in progress (draft or awaiting sign-off), if any
+    expires_at: dt.datetime | None
+
+    @property
+    def banner_class(self) -> str:
+        return BANNER_CLASS[self.state]
+
+    @property
+    def label(self) -> str:
+        return STATE_LABEL[self.state]
+
+    @property
+    def reasons(self) -> list[str]:
+        return [p.message for p in self.problems]
+
+
+def _fmt(moment: dt.datetime) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def eligibility(patient: Patient, protocol: str, at: dt.datetime, *,
+                validity_months: int | None = None) -> Eligibility:
+    """Eligibility of `patient` for `protocol` at `at`. Records signed after `at` do not count."""
+    months = ClinicSettings.current().screening_validity_months if validity_months is None else validity_months
+    # Re-read from the database: a caller's Patient object may predate a history change.
+    changed_at = Patient.objects.filter(pk=patient.pk).values_list("clinical_changed_at", flat=True).first()
+    rows = list(Screening.objects.filter(patient_id=patient.pk, protocol=protocol,
+                                         status__in=[*DECIDED_STATUSES, *OPEN_STATUSES])
+                .select_related("signed_by").order_by("-started_at", "-id"))
+    decided = sorted((s for s in rows if s.status in DECIDED_STATUSES and s.signed_at and s.signed_at <= at),
+                     key=lambda s: (s.signed_at, s.pk), reverse=True)
+    current = decided[0] if decided else None
+    open_ = next((s for s in rows if s.status in OPEN_STATUSES), None)
+
+    problems: list[GateProblem] = []
+    exp = None
+    if current is None:
+        if open_ is None:
+            problems.append(GateProblem(SCREENING_MISSING, f"No signed screening for {protocol}."))
+        else:
+            if open_.status == Status.COMPLETED and open_.outcome == "ineligible":
+                problems.append(GateProblem(SCREENING_INELIGIBLE, _ineligible_message(open_)))
+            what = "awaiting prescriber sign-off" if open_.status == Status.COMPLETED else "intake in progress"
+            problems.append(GateProblem(SCREENING_UNSIGNED, f"Screening started {_fmt(open_.started_at)}, "
+                                        f"{what}."))
+        state = NEEDS_SCREENING
+    elif current.status == Status.NOT_TREATED:
+        problems.append(GateProblem(SCREENING_INELIGIBLE,
+                                    f"Prescriber recorded not treated on {_fmt(current.signed_at)}"  # type: ignore[arg-type]
+                                    f": {current.not_treated_reason}"))
+        state = INELIGIBLE
+    else:
+        signed_at = current.signed_at
+        assert signed_at is not None
+        exp = expires_at(signed_at, months)
+        state = ELIGIBLE
+        if changed_at is not None and changed_at > signed_at:
+            problems.append(GateProblem(SCREENING_STALE,
+                                        f"The problem list, medications, allergies or pregnancy status "
+                                        f"changed on {_fmt(changed_at)}, after the screening was signed "
+                                        f"on {_fmt(signed_at)}: screen again."))
+            state = STALE
+        if at >= exp:
+            problems.append(GateProblem(SCREENING_EXPIRED,
+                                        f"The screening signed {_fmt(signed_at)} expired {_fmt(exp)} "
+                                        f"(valid {months} months)."))
+            state = EXPIRED
+    return Eligibility(protocol, state, tuple(problems), current, open_, exp)
+
+
+def _ineligible_message(screening: Screening) -> str:
+    rules = [f["rule"] for f in screening.findings if f.get("severity") == "contraindication"]
+    return "Screening found contraindications: " + ", ".join(rules) + "." if rules else "Screening is ineligible."
+
+
+def screening_problems(patient: Patient, protocol: str, at: dt.datetime) -> list[GateProblem]:
+    return list(eligibility(patient, protocol, at).problems)
+
+
+def eligibility_by_protocol(patient: Patient, at: dt.datetime) -> list[Eligibility]:
+    months = ClinicSettings.current().screening_validity_months
+    return [eligibility(patient, code, at, validity_months=months) for code in PROTOCOLS.prefixes]
