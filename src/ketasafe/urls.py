@@ -21,6 +21,8 @@ urlpatterns = [
     path("audit/", include("ketasafe.audit.urls")),
     path("screening/", include("ketasafe.screening.urls")),
     path("consent/", include("ketasafe.consent.urls")),
+    path("protocols/", include("ketasafe.protocols.urls")),
+    path("sessions/", include("ketasafe.sessions.urls")),
     path("setup/", clinic_views.clinic_setup, name="clinic_setup"),
     path("admin/", admin.site.urls),
 ]

@@ -17,6 +17,8 @@ Panel = Callable[[HttpRequest, Patient], tuple[str, dict[str, Any]] | None]
 
 def panels() -> list[Panel]:
     # Imported here so the patients app does not depend on the apps that build on it.
+    from ketasafe.protocols.panels import treatment_panel
     from ketasafe.screening.panels import eligibility_panel
     found: list[Panel] = [eligibility_panel]
+    found.append(treatment_panel)
     return found

@@ -26,6 +26,10 @@ class ProtocolVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.protocol_id} ({self.label})"
 
+    @property
+    def is_shipped(self) -> bool:
+        return not self.changes
+
 
 class OrderStatus(models.TextChoices):
     SIGNED = "signed"
@@ -49,6 +53,24 @@ class TreatmentOrder(models.Model):
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     signed_at = models.DateTimeField()
     notes = models.TextField(blank=True)
+    # The first version of this course; None on version 1 itself. Sessions of every version of
+    # a course count together for the course rules (interval, sessions per 7 days, numbering).
+    root = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="later_versions")
+    # facts 1.3: benefit is checked at the end of induction before the course continues. The
+    # prescriber records it on a new order version (the course rules read it from there).
+    reassessment_recorded_at = models.DateTimeField(null=True, blank=True)
+    # How the signature was made (re-authentication at signing), e.g. "password".
+    signature_method = models.CharField(max_length=20, default="password")
+    # The dose shown to the prescriber when signing, from the weight dated on or before signing.
+    signed_dose_preview = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-signed_at", "-id"]
 
     def __str__(self) -> str:
         return f"Order {self.pk} v{self.version} for {self.patient}"
+
+    @property
+    def course_root_id(self) -> int:
+        return self.root_id or self.pk

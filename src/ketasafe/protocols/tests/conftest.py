@@ -1,0 +1,3 @@
+from __future__ import annotations
+
+from ketasafe.sessions.tests.conftest import gate, now, patient, team  # noqa: F401

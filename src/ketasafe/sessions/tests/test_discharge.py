@@ -1,0 +1,139 @@
+"""Discharge is a hard gate: minimum monitoring time, Aldrete, BP, sedation, adult, driving."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from ketasafe.sessions import services
+from ketasafe.sessions.exceptions import GateRefused, InvalidTransition, StepRefused
+from ketasafe.sessions.models import DischargeAssessment, TreatmentSession
+from ketasafe.sessions.state import Status
+
+from .helpers import GOOD_ALDRETE, final_check, walk
+
+pytestmark = pytest.mark.django_db
+
+
+def _recovering(session, team, now, minutes_ago):
+    walk(session, Status.RECOVERY, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now - dt.timedelta(minutes=minutes_ago))
+    final_check(session, team["nurse"], now - dt.timedelta(minutes=2))
+    return session
+
+
+def _discharge(session, team, now, **kw):
+    args = {"aldrete_answers": GOOD_ALDRETE, "responsible_adult_present": True,
+            "driving_instructions_given": True}
+    args.update(kw)
+    return services.do_discharge(actor=team["nurse"], session=session, at=now, **args)
+
+
+def test_esketamine_discharge_after_120_minutes_succeeds(esk_session, team, now):
+    _recovering(esk_session, team, now, 121)
+    _discharge(esk_session, team, now)
+    esk_session.refresh_from_db()
+    assert esk_session.status == Status.DISCHARGED
+    assert esk_session.discharged_at == now
+    assert DischargeAssessment.objects.get(session=esk_session).aldrete_total == 10
+
+
+def test_esketamine_discharge_at_119_minutes_is_refused(esk_session, team, now):
+    _recovering(esk_session, team, now, 119)
+    with pytest.raises(GateRefused) as exc:
+        _discharge(esk_session, team, now)
+    assert "MIN-MONITORING" in str(exc.value) and "119 min" in str(exc.value)
+    assert TreatmentSession.objects.get(pk=esk_session.pk).status == Status.RECOVERY
+
+
+def test_post_discharge_at_119_minutes_is_refused_through_the_page(esk_session, team, now, login):
+    _recovering(esk_session, team, now, 119)
+    esk_session.refresh_from_db()
+    response = login(team["nurse"]).post(f"/sessions/{esk_session.pk}/step/discharge/", {
+        "row_version": esk_session.row_version, "activity": 2, "respiration": 2, "circulation": 2,
+        "consciousness": 2, "oxygen": 2, "responsible_adult_present": "on",
+        "driving_instructions_given": "on"})
+    assert response.status_code == 409
+    assert "MIN-MONITORING" in response.content.decode()
+    assert TreatmentSession.objects.get(pk=esk_session.pk).status == Status.RECOVERY
+
+
+@pytest.mark.parametrize("kw,code", [
+    ({"aldrete_answers": [2, 2, 2, 1, 1]}, "ALDRETE"),
+    ({"responsible_adult_present": False}, "RESPONSIBLE-ADULT"),
+    ({"driving_instructions_given": False}, "DRIVING-INSTRUCTIONS"),
+])
+def test_each_discharge_criterion_blocks(esk_session, team, now, kw, code):
+    _recovering(esk_session, team, now, 130)
+    with pytest.raises(GateRefused) as exc:
+        _discharge(esk_session, team, now, **kw)
+    assert [r.code for r in exc.value.results if r.blocking] == [code]
+
+
+def test_sedation_not_resolved_blocks_discharge(esk_session, team, now):
+    _recovering(esk_session, team, now, 130)
+    final_check(esk_session, team["nurse"], now - dt.timedelta(minutes=1), moaas=4)
+    with pytest.raises(GateRefused) as exc:
+        _discharge(esk_session, team, now)
+    assert "SEDATION-RESOLVED" in str(exc.value)
+
+
+def test_high_bp_not_falling_blocks_but_falling_passes(esk_session, team, now):
+    walk(esk_session, Status.RECOVERY, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now - dt.timedelta(minutes=130))
+    final_check(esk_session, team["nurse"], now - dt.timedelta(minutes=10), systolic=150, diastolic=88)
+    final_check(esk_session, team["nurse"], now - dt.timedelta(minutes=5), systolic=152, diastolic=88)
+    with pytest.raises(GateRefused) as exc:
+        _discharge(esk_session, team, now)
+    assert "BP-BEFORE-DISCHARGE" in str(exc.value)
+    final_check(esk_session, team["nurse"], now - dt.timedelta(minutes=1), systolic=146, diastolic=86)
+    _discharge(esk_session, team, now)
+    assert TreatmentSession.objects.get(pk=esk_session.pk).status == Status.DISCHARGED
+
+
+def test_no_recent_bp_blocks_discharge(esk_session, team, now):
+    walk(esk_session, Status.RECOVERY, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now - dt.timedelta(minutes=130))
+    services.do_record_check(actor=team["nurse"], session=esk_session, code="x", moaas=5, at=now)
+    with pytest.raises(GateRefused) as exc:
+        _discharge(esk_session, team, now)
+    assert "BP-BEFORE-DISCHARGE" in str(exc.value)
+
+
+def test_discharge_from_monitoring_is_refused(esk_session, team, now):
+    walk(esk_session, Status.MONITORING, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now - dt.timedelta(minutes=130))
+    with pytest.raises(InvalidTransition):
+        _discharge(esk_session, team, now)
+
+
+def test_iv_discharge_needs_the_infusion_stopped_15_minutes(iv_session, team, now):
+    # infusion 40 min, stopped 10 min ago
+    walk(iv_session, Status.RECOVERY, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now - dt.timedelta(minutes=50))
+    final_check(iv_session, team["nurse"], now - dt.timedelta(minutes=1))
+    with pytest.raises(GateRefused) as exc:
+        _discharge(iv_session, team, now)
+    assert "MIN-MONITORING" in str(exc.value)
+    _discharge(iv_session, team, now + dt.timedelta(minutes=6))
+    assert TreatmentSession.objects.get(pk=iv_session.pk).status == Status.DISCHARGED
+
+
+def test_against_medical_advice_is_recorded_as_aborted_not_discharged(esk_session, team, now):
+    _recovering(esk_session, team, now, 60)
+    services.do_end(actor=team["nurse"], session=esk_session, kind="ama",
+                    reason="patient insisted on leaving", at=now)
+    esk_session.refresh_from_db()
+    assert esk_session.status == Status.ABORTED
+    assert esk_session.end_kind == "ama" and esk_session.discharged_at is None
+    assert esk_session.end_reason == "patient insisted on leaving"
+
+
+def test_cancel_after_dosing_is_refused_and_reason_is_required(esk_session, team, now):
+    walk(esk_session, Status.DOSING, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now - dt.timedelta(minutes=2))
+    with pytest.raises(InvalidTransition):
+        services.do_end(actor=team["nurse"], session=esk_session, kind="cancel", reason="x", at=now)
+    with pytest.raises(StepRefused):
+        services.do_end(actor=team["nurse"], session=esk_session, kind="abort", reason=" ", at=now)

@@ -1,0 +1,67 @@
+"""The state table is the only way a status changes: every listed move works through
+transition(), every other pair is refused and changes nothing."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from ketasafe.audit.models import AuditEntry
+from ketasafe.sessions import services
+from ketasafe.sessions.exceptions import InvalidTransition
+from ketasafe.sessions.models import SessionTransition, TreatmentSession
+from ketasafe.sessions.state import ACTIVE, TERMINAL, TRANSITIONS, Status
+
+pytestmark = pytest.mark.django_db
+
+ALL_PAIRS = list(itertools.product(Status, Status))
+ALLOWED = [(a, b) for a, b in ALL_PAIRS if b in TRANSITIONS[a]]
+REFUSED = [(a, b) for a, b in ALL_PAIRS if b not in TRANSITIONS[a]]
+
+
+def _session_in(session: TreatmentSession, status: Status) -> TreatmentSession:
+    # Test set-up only: put the row into a starting state without going through the gates.
+    TreatmentSession.objects.filter(pk=session.pk).update(status=status.value)
+    session.refresh_from_db()
+    return session
+
+
+def test_table_shape():
+    assert set(TRANSITIONS) == set(Status)
+    for terminal in TERMINAL:
+        assert TRANSITIONS[terminal] == frozenset()
+    for state in ACTIVE:  # cancel or abort from any active state
+        assert TRANSITIONS[state] & {Status.CANCELLED, Status.ABORTED}
+
+
+@pytest.mark.parametrize("start,to", ALLOWED, ids=[f"{a}->{b}" for a, b in ALLOWED])
+def test_listed_transition_is_applied_recorded_and_audited(esk_session, team, start, to):
+    session = _session_in(esk_session, start)
+    before_version = session.row_version
+    audits = AuditEntry.objects.count()
+    services.transition(session, to, actor=team["nurse"], reason="test")
+    fresh = TreatmentSession.objects.get(pk=session.pk)
+    assert fresh.status == to.value
+    assert fresh.row_version == before_version + 1
+    row = SessionTransition.objects.get(session=session)
+    assert (row.from_status, row.to_status, row.actor) == (start.value, to.value, team["nurse"])
+    assert AuditEntry.objects.count() == audits + 1
+
+
+@pytest.mark.parametrize("start,to", REFUSED, ids=[f"{a}->{b}" for a, b in REFUSED])
+def test_every_unlisted_transition_is_refused(esk_session, team, start, to):
+    session = _session_in(esk_session, start)
+    with pytest.raises(InvalidTransition) as exc:
+        services.transition(session, to, actor=team["nurse"])
+    assert str(start.value).replace("_", " ") in str(exc.value)
+    fresh = TreatmentSession.objects.get(pk=session.pk)
+    assert fresh.status == start.value and fresh.row_version == session.row_version
+    assert not SessionTransition.objects.filter(session=session).exists()
+    assert AuditEntry.objects.filter(action="refused", object_id=str(session.pk)).exists()
+
+
+def test_transition_cannot_be_used_to_set_status_or_version_sideways(esk_session, team):
+    with pytest.raises(ValueError):
+        services.transition(esk_session, Status.CHECKED_IN, actor=team["nurse"],
+                            changes={"status": "discharged"})
