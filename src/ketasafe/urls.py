@@ -23,6 +23,7 @@ urlpatterns = [
     path("consent/", include("ketasafe.consent.urls")),
     path("protocols/", include("ketasafe.protocols.urls")),
     path("sessions/", include("ketasafe.sessions.urls")),
+    path("monitoring/", include("ketasafe.monitoring.urls")),
     path("setup/", clinic_views.clinic_setup, name="clinic_setup"),
     path("admin/", admin.site.urls),
 ]

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 
 from .demo_data import DemoContext, load_base
 
-# (label, loader). Apps built later append their loader: screening, consent, orders, sessions...
-LOADERS: list[tuple[str, Callable[[DemoContext], None]]] = []
-LOADERS.append(("screening and consent", lambda ctx: __import__("ketasafe.screening.demo", fromlist=["load"]).load(ctx)))
-LOADERS.append(("orders and sessions",
-                lambda ctx: __import__("ketasafe.sessions.demo", fromlist=["load"]).load(ctx)))
-
 
 def load_demo(seed: int = 2026) -> DemoContext:
+    """Load the whole demo clinic (idempotent: what exists already is kept)."""
+    # Imported here: the clinic app sits below the apps whose demo data it loads.
+    from ketasafe.monitoring import demo as monitoring_demo
+    from ketasafe.screening import demo as screening_demo
+    from ketasafe.sessions import demo as sessions_demo
+
     ctx = load_base(random.Random(seed))
-    for _label, loader in LOADERS:
-        loader(ctx)
+    screening_demo.load(ctx)   # screenings at every state, consents, REMS enrollments
+    sessions_demo.load(ctx)    # chairs, orders, a day of sessions
+    monitoring_demo.load(ctx)  # code map, devices, monitor history of sessions in progress
     return ctx

@@ -46,6 +46,12 @@ class Observation(models.Model):
     raw_code_system = models.CharField(max_length=40, blank=True)
     raw_value = models.CharField(max_length=200, blank=True)
     raw_unit = models.CharField(max_length=80, blank=True)
+    raw_code_text = models.CharField(max_length=120, blank=True)  # OBX-3.2
+    raw_value_type = models.CharField(max_length=10, blank=True)  # OBX-2
+    sub_id = models.CharField(max_length=40, blank=True)  # OBX-4 (PCD-01 containment path)
+    device_id = models.CharField(max_length=120, blank=True)  # OBX-18 (inherited down the tree)
+    # True when the code map had no entry for the code: shown to the admin, never guessed.
+    unmapped = models.BooleanField(default=False, db_index=True)
     flags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -72,3 +78,140 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender} {self.control_id}"
+
+
+class Device(models.Model):
+    """A bedside monitor (or gateway) known by the identifier it sends: OBX-18 (EUI-64) or a part
+    of MSH-3. Mapping it to a chair ties its data to that chair when PV1-3 is empty or unknown."""
+
+    identifier = models.CharField(max_length=120, unique=True,
+                                  help_text="OBX-18 equipment id (e.g. EUI-64) or MSH-3 as sent")
+    label = models.CharField(max_length=80, blank=True)
+    chair = models.ForeignKey("treatment_sessions.Chair", null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="devices")
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["identifier"]
+
+    def __str__(self) -> str:
+        return self.label or self.identifier
+
+
+class CodeMapEntry(models.Model):
+    """One row of the code map (device code -> LOINC + UCUM), editable by a clinic admin.
+
+    Seeded from ``hl7.codes.DEFAULT_CODE_MAP`` (``codemap.ensure_seeded``). ``source`` empty means
+    every sender; a row with a source (the first component of MSH-3, e.g. the gateway vendor)
+    overrides the clinic-wide row for that sender only. An inactive row removes the mapping."""
+
+    source = models.CharField(max_length=80, blank=True, help_text="MSH-3 first component; empty = all senders")
+    system = models.CharField(max_length=40, help_text="OBX-3.3 coding system, e.g. MDC, MDIL, or * for any")
+    code = models.CharField(max_length=80, help_text="OBX-3.1")
+    loinc = models.CharField(max_length=20)
+    display = models.CharField(max_length=120)
+    ucum_unit = models.CharField(max_length=20, blank=True)
+    kind = models.CharField(max_length=20, choices=VitalKind.choices, blank=True)
+    extra_loinc = models.CharField(max_length=80, blank=True, help_text="more LOINC codes, comma-separated")
+    assume_unit_if_missing = models.BooleanField(default=False)
+    plausible_low = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    plausible_high = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    reference = models.TextField(blank=True, help_text="where this mapping comes from")
+    active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+
+    class Meta:
+        ordering = ["source", "system", "code"]
+        constraints = [models.UniqueConstraint(fields=["source", "system", "code"], name="code_map_once")]
+
+    def __str__(self) -> str:
+        return f"{self.system} {self.code} -> {self.loinc}"
+
+
+class AlertRuleSet(models.Model):
+    """Alert thresholds for one protocol version, or clinic-wide when ``protocol_version`` is
+    empty. Field names are those of ``alert_rules.AlertThresholds``; the defaults come from it."""
+
+    protocol_version = models.OneToOneField("protocols.ProtocolVersion", null=True, blank=True,
+                                            on_delete=models.PROTECT, related_name="alert_rules")
+    systolic_high = models.DecimalField(max_digits=6, decimal_places=1)
+    diastolic_high = models.DecimalField(max_digits=6, decimal_places=1)
+    spo2_low = models.DecimalField(max_digits=6, decimal_places=1)
+    hr_high = models.DecimalField(max_digits=6, decimal_places=1)
+    hr_low = models.DecimalField(max_digits=6, decimal_places=1)
+    rr_low = models.DecimalField(max_digits=6, decimal_places=1)
+    rise_systolic = models.DecimalField(max_digits=6, decimal_places=1)
+    rise_diastolic = models.DecimalField(max_digits=6, decimal_places=1)
+    stale_after_s = models.DecimalField(max_digits=6, decimal_places=0)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+
+    THRESHOLD_FIELDS = ("systolic_high", "diastolic_high", "spo2_low", "hr_high", "hr_low", "rr_low",
+                        "rise_systolic", "rise_diastolic", "stale_after_s")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["protocol_version"], condition=models.Q(protocol_version=None),
+                                               name="alert_rules_one_clinic_wide")]
+
+    def __str__(self) -> str:
+        return f"Alert rules for {self.protocol_version or 'the clinic'}"
+
+
+class AlertStatus(models.TextChoices):
+    RAISED = "raised"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+OPEN_ALERT_STATUSES = (AlertStatus.RAISED, AlertStatus.ACKNOWLEDGED)
+STALE_FEED = "STALE_FEED"
+
+
+class Alert(models.Model):
+    """An alert on a session: raised -> acknowledged (by whom, when) -> resolved. Not
+    acknowledged within ``ESCALATE_AFTER`` it is escalated to the prescriber on site.
+    At most one open alert per session and code (constraint), so a persisting abnormal value does
+    not flood the board; once resolved, the next abnormal reading raises a new one."""
+
+    session = models.ForeignKey("treatment_sessions.TreatmentSession", on_delete=models.PROTECT,
+                                related_name="alerts")
+    chair = models.ForeignKey("treatment_sessions.Chair", null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    code = models.CharField(max_length=20)  # alert_rules.AlertCode or STALE_FEED
+    kind = models.CharField(max_length=20, blank=True)
+    value = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    threshold = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    baseline = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    message = models.CharField(max_length=300)
+    observation = models.ForeignKey(Observation, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=15, choices=AlertStatus.choices, default=AlertStatus.RAISED,
+                              db_index=True)
+    raised_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="+")
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalated_to = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")  # None with resolved_at set: resolved by the system
+    resolution = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["session", "code"],
+                                               condition=~models.Q(status="resolved"),
+                                               name="alert_open_once")]
+        indexes = [models.Index(fields=["status", "raised_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != AlertStatus.RESOLVED

@@ -76,12 +76,22 @@ def do_record_manual_vitals(*, actor: Any, session: Any = None, patient: Any = N
                  object_type="monitoring.Observation",
                  object_id=",".join(str(o.pk) for o in observations),
                  after={k: v for k, v in clean.items()} | {"observed_at": observed_at})
-    _after_commit(session)
+    _after_commit(session, set(clean))
     return observations
 
 
-def _after_commit(session: Any) -> None:
-    """Hook for alert evaluation once observations are committed (monitoring work fills it)."""
+def _after_commit(session: Any, kinds: set[str] | None = None) -> None:
+    """Judge the new values for alerts once (and only if) the caller's transaction commits."""
+    if session is None:
+        return
+    session_id = session.pk
+
+    def evaluate() -> None:
+        from .alerts import evaluate_session
+
+        evaluate_session(session_id, kinds=kinds)
+
+    transaction.on_commit(evaluate, robust=True)
 
 
 def latest_vitals(session: Any, *, since: dt.datetime | None = None) -> dict[str, Observation]:
@@ -100,3 +110,42 @@ def vitals_series(session: Any, kinds: tuple[str, ...] = ()) -> list[Observation
     if kinds:
         qs = qs.filter(kind__in=kinds)
     return list(qs.order_by("observed_at", "id"))
+
+
+@transaction.atomic
+def do_assign_observations(*, actor: Any, message: Any, session: Any,
+                           request: HttpRequest | None = None) -> int:
+    """Give a session the unassigned observations of one inbound message (a nurse's decision
+    when the monitor's bed and patient id matched nothing). Observations that already belong to
+    a patient or session are never moved. Returns the number assigned; audited."""
+    from ketasafe.accounts.access import require_capability
+
+    require_capability(actor, "run_sessions")
+    qs = Observation.objects.select_for_update().filter(message=message, session=None, patient=None)
+    ids = list(qs.values_list("id", flat=True))
+    if not ids:
+        return 0
+    Observation.objects.filter(id__in=ids).update(session=session, patient=session.patient)
+    audit.record("update", actor=actor, request=request, patient=session.patient,
+                 object_type="monitoring.InboundMessage", object_id=message.pk,
+                 after={"session": session.pk, "observations": ids},
+                 detail="unassigned monitor data assigned to a session")
+    _after_commit(session)
+    return len(ids)
+
+
+@transaction.atomic
+def do_save_alert_rules(*, actor: Any, instance: Any, request: HttpRequest | None = None) -> Any:
+    """Save a validated AlertRuleSet (from AlertRuleSetForm), audited with before/after."""
+    from .models import AlertRuleSet
+
+    fields = ("protocol_version", *AlertRuleSet.THRESHOLD_FIELDS)
+    before = None
+    if instance.pk:
+        old = AlertRuleSet.objects.select_for_update().get(pk=instance.pk)
+        before = {f: getattr(old, f) for f in fields}
+    instance.updated_by = actor if getattr(actor, "is_authenticated", False) else None
+    instance.save()
+    audit.record("update" if before else "create", actor=actor, request=request, obj=instance,
+                 before=before, after={f: getattr(instance, f) for f in fields}, detail="alert rules")
+    return instance

@@ -1,0 +1,274 @@
+"""Alerts: raised from committed observations, acknowledged, resolved, escalated. All audited.
+
+- ``evaluate_after_ingest`` / ``evaluate_session`` run from ``transaction.on_commit`` of the
+  transaction that stored the observations (never before: an alert never points at data that
+  was rolled back). They judge the latest value of the kinds that just arrived against the
+  session's thresholds (``thresholds_for``) and its pre-dose baseline (``baseline_for``).
+- At most one open alert per session and code (a unique constraint; a race loses quietly).
+- ``run_watch(now)`` is the periodic part (the listener runs it every few seconds; ``ketasafe
+  monitor_watch`` runs it on its own): escalation of alerts not acknowledged within
+  ``ESCALATE_AFTER`` to the session's prescriber on site, and the stale-feed rule. Work is
+  claimed with conditional updates (STYLE §8), so several watchers never double an escalation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import Max, OuterRef, Q, Subquery
+from django.http import HttpRequest
+from django.utils import timezone
+
+from ketasafe import audit
+from ketasafe.accounts.access import has_capability
+from ketasafe.sessions.models import SessionTransition, TreatmentSession
+from ketasafe.sessions.state import Status
+
+from .alert_rules import (
+    DEFAULT_THRESHOLDS,
+    STALE_FEED_STATES,
+    AlertFinding,
+    AlertThresholds,
+    evaluate_vitals,
+    is_feed_stale,
+)
+from .models import OPEN_ALERT_STATUSES, STALE_FEED, Alert, AlertRuleSet, AlertStatus, Observation
+
+log = logging.getLogger("ketasafe.monitoring.alerts")
+
+ESCALATE_AFTER = dt.timedelta(minutes=2)
+SYSTEM = "system:alerts"
+# Sessions whose vitals are judged: the patient is in the chair (pre-dose readings count too).
+JUDGED = frozenset({Status.CHECKED_IN, Status.PRE_CHECKS_PASSED, Status.DOSING, Status.MONITORING,
+                    Status.RECOVERY})
+
+
+class AlertActionRefused(Exception):
+    """An acknowledge/resolve that does not apply (already done, or the wrong state)."""
+
+
+# --- thresholds and baseline -------------------------------------------------------------------
+
+def plain(value: Decimal) -> Decimal:
+    """120.0000 (as stored) -> 120, 80.5000 -> 80.5: for messages staff read."""
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+
+
+def _to_thresholds(rules: AlertRuleSet) -> AlertThresholds:
+    return AlertThresholds(**{name: Decimal(getattr(rules, name)) for name in AlertRuleSet.THRESHOLD_FIELDS})
+
+
+def thresholds_for(session: Any) -> AlertThresholds:
+    """The rule set of the session's protocol version, else the clinic-wide one, else defaults."""
+    version_id = None
+    order = getattr(session, "order", None) if session is not None else None
+    if order is not None:
+        version_id = order.protocol_version_id
+    candidates = {r.protocol_version_id: r for r in AlertRuleSet.objects.filter(
+        Q(protocol_version_id=version_id) | Q(protocol_version=None))} if version_id else \
+        {r.protocol_version_id: r for r in AlertRuleSet.objects.filter(protocol_version=None)}
+    rules = candidates.get(version_id) or candidates.get(None)
+    return _to_thresholds(rules) if rules else DEFAULT_THRESHOLDS
+
+
+def baseline_for(session: Any) -> dict[str, Decimal]:
+    """The session's pre-dose vitals: the last value of each kind observed before dosing began.
+    Empty before dosing (no rise can be judged without a dose to rise from)."""
+    start = session.dosing_started_at
+    if start is None:
+        return {}
+    found: dict[str, Decimal] = {}
+    qs = (Observation.objects.filter(session=session, observed_at__lt=start, kind__in=("systolic", "diastolic"))
+          .exclude(value=None).order_by("-observed_at", "-id").values_list("kind", "value"))
+    for kind, value in qs:
+        if value is not None:
+            found.setdefault(kind, plain(value))
+        if len(found) == 2:
+            break
+    return found
+
+
+# --- raising -----------------------------------------------------------------------------------
+
+def evaluate_after_ingest(sessions: Mapping[int, Iterable[str]]) -> None:
+    """on_commit callback of an ingest batch: judge each session that received new values."""
+    for session_id, kinds in sessions.items():
+        try:
+            evaluate_session(session_id, kinds=set(kinds))
+        except Exception:  # noqa: BLE001 - one session's failure must not hide the others' alerts
+            log.exception("alert evaluation failed for session %s", session_id)
+
+
+def evaluate_session(session_id: int, *, kinds: set[str] | None = None,
+                     now: dt.datetime | None = None) -> list[Alert]:
+    """Judge the latest committed value of ``kinds`` (all kinds if None) for one session.
+    Raises the alerts that fire and are not already open; resolves an open stale-feed alert
+    (numerics arrived). Returns the alerts raised."""
+    now = now or timezone.now()
+    session = (TreatmentSession.objects.select_related("order", "chair", "patient")
+               .only("id", "status", "dosing_started_at", "patient__id", "patient__mrn", "chair__id",
+                     "chair__name", "order__id", "order__protocol_version_id")
+               .filter(pk=session_id).first())
+    if session is None or session.status not in JUDGED:
+        return []
+    latest: dict[str, Observation] = {}
+    qs = Observation.objects.filter(session=session).exclude(kind="").exclude(value=None)
+    if kinds is not None:
+        qs = qs.filter(kind__in=kinds)
+    for obs in qs.order_by("-observed_at", "-id")[:50]:
+        latest.setdefault(obs.kind, obs)
+    if not latest:
+        return []
+    vitals = {kind: plain(obs.value) for kind, obs in latest.items() if obs.value is not None}
+    findings = evaluate_vitals(vitals, baseline_for(session), thresholds_for(session))  # type: ignore[arg-type]
+    raised = []
+    for finding in findings:
+        alert = _raise(session, finding, latest.get(finding.kind), now)
+        if alert is not None:
+            raised.append(alert)
+    _resolve_stale(session, now, "numerics arrived again")
+    return raised
+
+
+def _raise(session: Any, finding: AlertFinding | None, obs: Observation | None, now: dt.datetime, *,
+           code: str | None = None, message: str | None = None) -> Alert | None:
+    code = code or (finding.code if finding else "")
+    if Alert.objects.filter(session=session, code=code, status__in=OPEN_ALERT_STATUSES).exists():
+        return None
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(
+                session=session, chair=session.chair, patient=session.patient, code=code,
+                kind=finding.kind if finding else "", value=finding.value if finding else None,
+                threshold=finding.threshold if finding else None,
+                baseline=finding.baseline if finding else None,
+                message=(message or (finding.message if finding else code))[:300], observation=obs,
+                raised_at=now)
+            audit.record("create", actor=SYSTEM, patient=session.patient, obj=alert,
+                         after={"code": code, "message": alert.message, "session": session.pk,
+                                "value": alert.value, "threshold": alert.threshold},
+                         detail=f"alert raised: {alert.message}")
+    except IntegrityError:
+        return None  # another writer raised the same alert first
+    return alert
+
+
+def _resolve_stale(session: Any, now: dt.datetime, why: str) -> None:
+    for alert in Alert.objects.filter(session=session, code=STALE_FEED, status__in=OPEN_ALERT_STATUSES):
+        _system_resolve(alert, now, why)
+
+
+def _system_resolve(alert: Alert, now: dt.datetime, why: str) -> bool:
+    with transaction.atomic():
+        claimed = Alert.objects.filter(pk=alert.pk, status__in=OPEN_ALERT_STATUSES).update(
+            status=AlertStatus.RESOLVED, resolved_at=now, resolution=why[:300])
+        if claimed:
+            audit.record("update", actor=SYSTEM, patient=alert.patient_id, obj=alert,
+                         after={"status": "resolved", "resolution": why}, detail=f"alert {alert.code} resolved")
+    return bool(claimed)
+
+
+# --- nurse actions -----------------------------------------------------------------------------
+
+@transaction.atomic
+def do_acknowledge(*, actor: Any, alert: Alert, request: HttpRequest | None = None,
+                   now: dt.datetime | None = None) -> Alert:
+    """Mark an alert seen by ``actor`` (who needs view_board). Only a raised alert can be
+    acknowledged; the conditional update makes two nurses' clicks record the first one."""
+    if not has_capability(actor, "view_board"):
+        raise PermissionDenied("Your role does not allow acknowledging alerts.")
+    now = now or timezone.now()
+    claimed = Alert.objects.filter(pk=alert.pk, status=AlertStatus.RAISED).update(
+        status=AlertStatus.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=actor)
+    alert.refresh_from_db()
+    if not claimed:
+        raise AlertActionRefused(f"This alert is already {alert.status}.")
+    audit.record("update", actor=actor, request=request, patient=alert.patient_id, obj=alert,
+                 before={"status": "raised"}, after={"status": "acknowledged", "acknowledged_at": now},
+                 detail=f"alert {alert.code} acknowledged")
+    return alert
+
+
+@transaction.atomic
+def do_resolve(*, actor: Any, alert: Alert, note: str = "", request: HttpRequest | None = None,
+               now: dt.datetime | None = None) -> Alert:
+    """Close an acknowledged alert (an alert must be acknowledged before it is resolved, so the
+    record always says who saw it)."""
+    if not has_capability(actor, "view_board"):
+        raise PermissionDenied("Your role does not allow resolving alerts.")
+    now = now or timezone.now()
+    claimed = Alert.objects.filter(pk=alert.pk, status=AlertStatus.ACKNOWLEDGED).update(
+        status=AlertStatus.RESOLVED, resolved_at=now, resolved_by=actor, resolution=note[:300])
+    alert.refresh_from_db()
+    if not claimed:
+        state = "still raised: acknowledge it first" if alert.status == AlertStatus.RAISED else "already resolved"
+        raise AlertActionRefused(f"This alert is {state}.")
+    audit.record("update", actor=actor, request=request, patient=alert.patient_id, obj=alert,
+                 before={"status": "acknowledged"}, after={"status": "resolved", "note": note},
+                 detail=f"alert {alert.code} resolved")
+    return alert
+
+
+# --- the periodic watch ------------------------------------------------------------------------
+
+def escalate_due(now: dt.datetime) -> list[Alert]:
+    """Escalate raised alerts older than ESCALATE_AFTER to the prescriber on site. Each alert is
+    claimed with a conditional update, so it is escalated (and audited) exactly once."""
+    done = []
+    due = (Alert.objects.filter(status=AlertStatus.RAISED, escalated_at=None, raised_at__lte=now - ESCALATE_AFTER)
+           .select_related("session"))
+    for alert in due:
+        prescriber_id = alert.session.prescriber_on_site_id
+        with transaction.atomic():
+            claimed = Alert.objects.filter(pk=alert.pk, status=AlertStatus.RAISED, escalated_at=None).update(
+                escalated_at=now, escalated_to_id=prescriber_id)
+            if not claimed:
+                continue
+            audit.record("update", actor=SYSTEM, patient=alert.patient_id, obj=alert,
+                         after={"escalated_at": now, "escalated_to": prescriber_id},
+                         detail=f"alert {alert.code} not acknowledged within 2 minutes: escalated to the "
+                                f"prescriber on site" + ("" if prescriber_id else " (none recorded)"))
+        alert.escalated_at, alert.escalated_to_id = now, prescriber_id
+        done.append(alert)
+    return done
+
+
+def check_stale_feeds(now: dt.datetime) -> list[Alert]:
+    """Raise STALE_FEED for a chair in dosing or monitoring with no numerics for the rule set's
+    ``stale_after_s``; resolve stale alerts of sessions that left those states."""
+    since = (SessionTransition.objects.filter(session=OuterRef("pk"), to_status=OuterRef("status"))
+             .order_by("-at").values("at")[:1])
+    sessions = (TreatmentSession.objects.filter(status__in=STALE_FEED_STATES, chair__isnull=False)
+                .select_related("order", "chair", "patient")
+                .annotate(last_numeric=Max("observations__created_at",
+                                           filter=Q(observations__value__isnull=False)),
+                          state_since=Subquery(since)))
+    raised = []
+    for session in sessions:
+        state_since = session.state_since or session.dosing_started_at
+        thresholds = thresholds_for(session)
+        if is_feed_stale(session.last_numeric, now, session.status, thresholds, state_since=state_since):
+            minutes = int(thresholds.stale_after_s) // 60
+            alert = _raise(session, None, None, now, code=STALE_FEED,
+                           message=f"No vital signs from {session.chair or 'the chair'} for {minutes} minutes "
+                                   f"or more while in {session.status}")
+            if alert:
+                raised.append(alert)
+    for alert in Alert.objects.filter(code=STALE_FEED, status__in=OPEN_ALERT_STATUSES).exclude(
+            session__status__in=STALE_FEED_STATES):
+        _system_resolve(alert, now, "the session left dosing/monitoring")
+    return raised
+
+
+def run_watch(now: dt.datetime | None = None) -> dict[str, int]:
+    """One pass of the periodic work. Safe to run from several processes at once."""
+    now = now or timezone.now()
+    escalated = escalate_due(now)
+    stale = check_stale_feeds(now)
+    return {"escalated": len(escalated), "stale": len(stale)}

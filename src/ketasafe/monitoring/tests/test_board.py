@@ -1,0 +1,172 @@
+"""The chair board and its fragment (polled with X-KetaSafe-Poll, constant query count), alert
+buttons, the session chart (inline SVG with thresholds), unassigned data and the admin pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from ketasafe.monitoring import alerts
+from ketasafe.monitoring.ingest import process_message
+from ketasafe.monitoring.models import Alert, AlertRuleSet, CodeMapEntry, InboundMessage, Observation
+
+from .helpers import make_chair, make_session, oru
+
+pytestmark = pytest.mark.django_db
+
+
+def fill_chair(n: int, make_patient, *, alert: bool = False):
+    chair = make_chair(f"Chair {n}", f"KETA^^CHAIR{n}")
+    session = make_session(make_patient(), chair=chair)
+    now = timezone.now()
+    process_message(oru(f"M{n}-1", bed=chair.bed_code, at=now - dt.timedelta(minutes=2), systolic=120))
+    process_message(oru(f"M{n}-2", bed=chair.bed_code, at=now, systolic=140 if not alert else 186))
+    if alert:
+        alerts.evaluate_session(session.pk)
+    return chair, session
+
+
+def test_board_shows_every_chair_with_patient_state_vitals_trend_and_polls_with_the_header(client_for, make_patient):
+    chair, session = fill_chair(1, make_patient)
+    make_chair("Chair 9", "KETA^^CHAIR9")
+    page = client_for("nurse").get(reverse("monitoring:board"))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Chair 1" in html and "Chair 9" in html and session.patient.mrn in html
+    assert "140/78" in html and "↑" in html and "dosing" in html
+    assert 'hx-headers=\'{"X-KetaSafe-Poll": "1"}\'' in html
+    assert 'hx-trigger="every 2s"' in html
+    assert reverse("monitoring:board_fragment") in html
+
+
+def test_board_needs_the_view_board_capability(client_for):
+    assert client_for("front_desk").get(reverse("monitoring:board")).status_code == 403
+
+
+def test_polling_the_fragment_is_not_user_activity(client_for, make_patient):
+    client = client_for("nurse")
+    client.get(reverse("monitoring:board"))
+    session = client.session
+    earlier = time.time() - 60
+    session["last_activity"] = earlier
+    session.save()
+    response = client.get(reverse("monitoring:board_fragment"), HTTP_X_KETASAFE_POLL="1", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert client.session["last_activity"] == earlier  # the poll did not count as activity
+    client.get(reverse("monitoring:board_fragment"))
+    assert client.session["last_activity"] > earlier  # a real request does
+
+
+def test_fragment_queries_do_not_grow_with_the_number_of_chairs(client_for, make_patient):
+    client = client_for("nurse")
+    fill_chair(1, make_patient, alert=True)
+    url = reverse("monitoring:board_fragment")
+    client.get(url)
+    with CaptureQueriesContext(connection) as one:
+        client.get(url, HTTP_X_KETASAFE_POLL="1")
+    for n in range(2, 7):
+        fill_chair(n, make_patient, alert=True)
+    with CaptureQueriesContext(connection) as six:
+        response = client.get(url, HTTP_X_KETASAFE_POLL="1")
+    assert response.content.decode().count('class="alert alert-raised') == 6
+    assert len(six) == len(one)
+
+
+def test_fragment_query_count_is_fixed(client_for, make_patient, django_assert_num_queries):
+    client = client_for("nurse")
+    for n in range(1, 4):
+        fill_chair(n, make_patient, alert=True)
+    url = reverse("monitoring:board_fragment")
+    client.get(url)
+    # Session, user, its two permission lookups (view_board), then chairs, sessions in progress,
+    # the last two values of each vital (one window query), open alerts with their people.
+    with django_assert_num_queries(8):
+        client.get(url, HTTP_X_KETASAFE_POLL="1")
+
+
+def test_open_alert_is_red_with_acknowledge_then_resolve_buttons(client_for, make_patient):
+    _chair, session = fill_chair(1, make_patient, alert=True)
+    alert = Alert.objects.get(session=session)
+    client = client_for("nurse")
+    html = client.get(reverse("monitoring:board_fragment")).content.decode()
+    assert "alert-raised" in html and reverse("monitoring:alert_ack", args=[alert.pk]) in html
+    response = client.post(reverse("monitoring:alert_ack", args=[alert.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "alert-acknowledged" in response.content.decode()
+    alert.refresh_from_db()
+    assert alert.acknowledged_by == client.user
+    response = client.post(reverse("monitoring:alert_resolve", args=[alert.pk]))
+    assert response.status_code == 302
+    alert.refresh_from_db()
+    assert alert.status == "resolved"
+
+
+def test_escalated_alert_is_shown_in_a_distinct_style(client_for, make_patient):
+    _chair, session = fill_chair(1, make_patient, alert=True)
+    alert = Alert.objects.get(session=session)
+    alerts.run_watch(alert.raised_at + dt.timedelta(minutes=3))
+    html = client_for("nurse").get(reverse("monitoring:board_fragment")).content.decode()
+    assert "alert-escalated" in html and "escalated" in html and "chair has-alert escalated" in html
+
+
+def test_session_chart_is_inline_svg_with_threshold_lines_and_no_script(client_for, make_patient):
+    _chair, session = fill_chair(1, make_patient)
+    AlertRuleSet.objects.create(protocol_version=None, systolic_high=170, diastolic_high=105, spo2_low=91,
+                                hr_high=120, hr_low=45, rr_low=8, rise_systolic=40, rise_diastolic=25,
+                                stale_after_s=180)
+    url = reverse("monitoring:session_chart", args=[session.pk])
+    html = client_for("nurse").get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "<svg" in html and "<script" not in html
+    assert html.count("<polyline") >= 4
+    assert "SBP 170" in html and "&lt; 91" in html  # the clinic's thresholds are drawn
+    assert re.search(r'class="rule rule-limit"', html)
+    page = client_for("prescriber").get(url)
+    assert page.status_code == 200 and "<h1>" in page.content.decode()
+
+
+def test_unassigned_data_is_offered_and_a_nurse_assigns_it_to_a_session(client_for, make_patient):
+    process_message(oru("LOST-1", bed="NO^^SUCH"))
+    session = make_session(make_patient(), chair=make_chair())
+    client = client_for("nurse")
+    message = InboundMessage.objects.get()
+    listing = client.get(reverse("monitoring:unassigned")).content.decode()
+    assert "NO^^SUCH" in listing and reverse("monitoring:assign", args=[message.pk]) in listing
+    response = client.post(reverse("monitoring:assign", args=[message.pk]), {"session": session.pk})
+    assert response.status_code == 302
+    assert set(Observation.objects.values_list("session_id", flat=True)) == {session.pk}
+    assert "Nothing unassigned" in client.get(reverse("monitoring:unassigned")).content.decode()
+
+
+def test_code_map_page_is_for_the_clinic_admin_and_edits_are_audited(client_for):
+    admin = client_for("clinic_admin")
+    page = admin.get(reverse("monitoring:code_map"))
+    assert page.status_code == 200 and b"8480-6" in page.content
+    assert client_for("nurse").get(reverse("monitoring:code_map")).status_code == 403
+    entry = CodeMapEntry.objects.get(system="MDC", code="150021")
+    data = {"source": "", "system": "MDC", "code": "150021", "loinc": "8480-6", "display": "Systolic",
+            "ucum_unit": "mm[Hg]", "kind": "systolic", "extra_loinc": "", "plausible_low": "0",
+            "plausible_high": "400", "reference": "edited", "active": "on"}
+    response = admin.post(reverse("monitoring:code_map_edit", args=[entry.pk]), data)
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert entry.display == "Systolic" and entry.updated_by == admin.user
+
+
+def test_alert_rules_page_creates_clinic_rules(client_for):
+    admin = client_for("clinic_admin")
+    assert admin.get(reverse("monitoring:alert_rules")).status_code == 200
+    form = admin.get(reverse("monitoring:alert_rules_new"))
+    assert form.status_code == 200 and b"180" in form.content
+    data = {"protocol_version": "", "systolic_high": "175", "diastolic_high": "110", "spo2_low": "92",
+            "hr_high": "110", "hr_low": "50", "rr_low": "8", "rise_systolic": "40", "rise_diastolic": "25",
+            "stale_after_s": "180"}
+    assert admin.post(reverse("monitoring:alert_rules_new"), data).status_code == 302
+    assert AlertRuleSet.objects.get(protocol_version=None).systolic_high == Decimal(175)
+    assert client_for("nurse").get(reverse("monitoring:alert_rules")).status_code == 403

@@ -1,0 +1,139 @@
+"""The MLLP listener over real TCP on 127.0.0.1 (ephemeral port), in this process: garbage,
+truncated frames, idle and dropped connections never stop it; ACKs come after the commit."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ketasafe.monitoring.hl7.mllp import MllpDecoder, frame
+from ketasafe.monitoring.ingest import process_batch
+from ketasafe.monitoring.listener import BatchWriter, MllpServer
+from ketasafe.monitoring.models import InboundMessage, Observation
+
+from .helpers import ack_code, ack_fields, oru, sample
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class RunningListener:
+    def __init__(self, idle_timeout: float = 30.0, batch_max: int = 64) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.writer = BatchWriter(process_batch, batch_max=batch_max)
+        self.server = MllpServer(self.writer, idle_timeout=idle_timeout)
+        self.port = 0
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            _host, self.port = self.loop.run_until_complete(self.server.start("127.0.0.1", 0))
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.writer.start()
+        self.thread.start()
+        assert ready.wait(10)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.writer.stop()
+
+
+@pytest.fixture
+def listener() -> Iterator[RunningListener]:
+    running = RunningListener(idle_timeout=1.0)
+    yield running
+    running.stop()
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return sock
+
+
+def read_acks(sock: socket.socket, count: int = 1) -> list[bytes]:
+    decoder = MllpDecoder()
+    acks: list[bytes] = []
+    while len(acks) < count:
+        data = sock.recv(65536)
+        if not data:
+            break
+        acks += decoder.feed(data)
+    return acks
+
+
+def send_and_ack(port: int, raw: bytes) -> bytes:
+    with connect(port) as sock:
+        sock.sendall(frame(raw))
+        return read_acks(sock)[0]
+
+
+def test_a_message_over_tcp_is_stored_then_acknowledged(listener: RunningListener) -> None:
+    ack = send_and_ack(listener.port, sample("ipf_pcd01_bp_request.hl7"))
+    assert ack_fields(ack)[1:3] == ["AA", "MSGID1234"]
+    assert InboundMessage.objects.count() == 1  # visible to another connection: committed
+
+
+def test_garbage_truncated_frames_idle_and_dropped_connections_do_not_stop_it(listener: RunningListener) -> None:
+    port = listener.port
+    idle = connect(port)  # says nothing; closed by the listener after the idle timeout
+    with connect(port) as sock:  # garbage outside any frame, then a valid message on the same line
+        sock.sendall(b"\x00\xff not hl7 at all \r\n")
+        sock.sendall(frame(oru("T1")))
+        assert ack_code(read_acks(sock)[0]) == "AA"
+    with connect(port) as sock:  # a frame cut short by the next one: the second still gets its ACK
+        sock.sendall(b"\x0bMSH|^~\\&|HALF")
+        sock.sendall(frame(oru("T2")))
+        assert ack_code(read_acks(sock)[0]) == "AA"
+    with connect(port) as sock:  # a truncated frame, then the sender hangs up
+        sock.sendall(b"\x0b" + oru("LOST")[:100])
+    with connect(port) as sock:  # a framed non-HL7 message gets AR
+        sock.sendall(frame(b"hello"))
+        assert ack_code(read_acks(sock)[0]) == "AR"
+    with connect(port) as sock:  # reset by the peer mid-stream
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.sendall(b"\x0b" + oru("RST")[:50])
+    time.sleep(1.5)
+    assert idle.recv(10) == b""  # the idle connection was closed
+    idle.close()
+    assert ack_code(send_and_ack(port, oru("T3"))) == "AA"
+    assert sorted(InboundMessage.objects.values_list("control_id", flat=True)) == ["T1", "T2", "T3"]
+
+
+def test_many_connections_at_once_each_get_their_own_acks(listener: RunningListener) -> None:
+    results: dict[str, str] = {}
+
+    def chair(n: int) -> None:
+        with connect(listener.port) as sock:
+            for i in range(5):
+                control_id = f"C{n}-{i}"
+                sock.sendall(frame(oru(control_id, bed=f"B{n}")))
+                fields = ack_fields(read_acks(sock)[0])
+                results[control_id] = f"{fields[1]}:{fields[2]}"
+
+    threads = [threading.Thread(target=chair, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 60
+    assert all(value == f"AA:{key}" for key, value in results.items())
+    assert InboundMessage.objects.count() == 60
+    assert Observation.objects.count() == 60 * 7
+    assert listener.writer.messages == 60
+
+
+def test_a_repeat_over_tcp_is_acknowledged_and_stored_once(listener: RunningListener) -> None:
+    with connect(listener.port) as sock:
+        sock.sendall(frame(oru("R1")) + frame(oru("R1")))
+        acks = read_acks(sock, 2)
+    assert [ack_fields(a)[1:3] for a in acks] == [["AA", "R1"], ["AA", "R1"]]
+    assert InboundMessage.objects.count() == 1

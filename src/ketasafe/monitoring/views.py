@@ -1,0 +1,200 @@
+"""Chair board, alert actions, session chart, unassigned data and the admin pages. Thin views
+(STYLE §6): capability check, fetch, call a service, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Max, Min
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from ketasafe import audit
+from ketasafe.accounts.access import capability_required, has_capability
+from ketasafe.lib.timeutil import clinic_tz
+from ketasafe.protocols.models import ProtocolVersion
+from ketasafe.sessions.models import TreatmentSession
+
+from . import codemap
+from .alert_rules import DEFAULT_THRESHOLDS, threshold_notes
+from .alerts import AlertActionRefused, baseline_for, do_acknowledge, do_resolve, thresholds_for
+from .board import board_rows, summary
+from .chart import chart_panels
+from .forms import AlertRuleSetForm, AssignForm, CodeMapEntryForm
+from .ingest import IN_CHAIR
+from .models import Alert, AlertRuleSet, CodeMapEntry, InboundMessage, Observation
+from .services import do_assign_observations, do_save_alert_rules
+
+POLL_SECONDS = 2
+CODE_MAP_INTRO = ("A device code (OBX-3) and what it means: LOINC code, UCUM unit and the vital sign it is. "
+                  "Never map a code you are not sure of: unmapped data is kept and shown, never guessed.")
+
+
+def _board_context(request: HttpRequest) -> dict[str, Any]:
+    now = timezone.now()
+    rows = board_rows(now)
+    return {"rows": rows, "now": now, "poll_seconds": POLL_SECONDS, **summary(rows),
+            "can_assign": has_capability(request.user, "run_sessions"),
+            "unassigned_count": None}
+
+
+@capability_required("view_board")
+def board(request: HttpRequest) -> HttpResponse:
+    context = _board_context(request)
+    context["unassigned_count"] = (Observation.objects.filter(session=None, patient=None, message__isnull=False)
+                                   .values("message").distinct().count())
+    return render(request, "monitoring/board.html", context)
+
+
+@capability_required("view_board")
+def board_fragment(request: HttpRequest) -> HttpResponse:
+    """The part of the board that the page polls every 2 s (header X-KetaSafe-Poll: 1, so the
+    poll is not user activity for the idle logout)."""
+    return render(request, "monitoring/_board.html", _board_context(request))
+
+
+def _after_alert_action(request: HttpRequest) -> HttpResponse:
+    if getattr(request, "htmx", False):
+        return render(request, "monitoring/_board.html", _board_context(request))
+    return redirect("monitoring:board")
+
+
+@require_POST
+@capability_required("view_board")
+def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
+    alert = get_object_or_404(Alert, pk=alert_id)
+    try:
+        do_acknowledge(actor=request.user, alert=alert, request=request)
+    except AlertActionRefused as exc:
+        messages.warning(request, str(exc))
+    return _after_alert_action(request)
+
+
+@require_POST
+@capability_required("view_board")
+def alert_resolve(request: HttpRequest, alert_id: int) -> HttpResponse:
+    alert = get_object_or_404(Alert, pk=alert_id)
+    try:
+        do_resolve(actor=request.user, alert=alert, note=request.POST.get("note", "")[:300], request=request)
+    except AlertActionRefused as exc:
+        messages.warning(request, str(exc))
+    return _after_alert_action(request)
+
+
+def session_chart(request: HttpRequest, session_id: int) -> HttpResponse:
+    """Vitals over time for one session as inline SVG, with the protocol's thresholds drawn.
+    A fragment (for the session page to include with hx-get) or, opened directly, a page."""
+    if not (has_capability(request.user, "view_board") or has_capability(request.user, "run_sessions")):
+        raise PermissionDenied("Your role does not allow seeing session vitals.")
+    session = get_object_or_404(TreatmentSession.objects.select_related("patient", "order", "chair"), pk=session_id)
+    points = [(kind, at, value) for kind, at, value in
+              Observation.objects.filter(session=session).exclude(kind="").exclude(value=None)
+              .values_list("kind", "observed_at", "value").order_by("observed_at", "id") if value is not None]
+    thresholds = thresholds_for(session)
+    end = timezone.now() if session.status in IN_CHAIR else None
+    panels = chart_panels(points, thresholds, baseline_for(session), tz=clinic_tz(),
+                          start=session.dosing_started_at or session.checked_in_at, end=end)
+    if not getattr(request, "htmx", False):
+        audit.record("view", request=request, patient=session.patient, obj=session, detail=request.path)
+    template = "monitoring/_chart.html" if getattr(request, "htmx", False) else "monitoring/chart_page.html"
+    return render(request, template, {"session": session, "panels": panels, "thresholds": thresholds})
+
+
+@capability_required("run_sessions")
+def unassigned(request: HttpRequest) -> HttpResponse:
+    messages_qs = (InboundMessage.objects.filter(observations__session=None, observations__patient=None)
+                   .annotate(n=Count("observations"), first=Min("observations__observed_at"),
+                             last=Max("observations__observed_at"))
+                   .order_by("-received_at")[:200])
+    return render(request, "monitoring/unassigned.html", {"inbound": list(messages_qs)})
+
+
+def _in_chair_sessions() -> Any:
+    return (TreatmentSession.objects.filter(status__in=IN_CHAIR).select_related("patient", "chair")
+            .order_by("chair__name", "id"))
+
+
+@capability_required("run_sessions")
+def assign(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = get_object_or_404(InboundMessage, pk=message_id)
+    observations = list(message.observations.filter(session=None, patient=None).order_by("id"))
+    form = AssignForm(request.POST or None, sessions=_in_chair_sessions())
+    if request.method == "POST" and form.is_valid():
+        count = do_assign_observations(actor=request.user, message=message, session=form.cleaned_data["session"],
+                                       request=request)
+        messages.success(request, f"{count} observation(s) assigned.")
+        return redirect("monitoring:unassigned")
+    return render(request, "monitoring/assign.html", {"message": message, "observations": observations,
+                                                      "form": form})
+
+
+@capability_required("configure_clinic")
+def code_map(request: HttpRequest) -> HttpResponse:
+    codemap.ensure_seeded()
+    entries = CodeMapEntry.objects.select_related("updated_by").order_by("source", "system", "code")
+    return render(request, "monitoring/code_map.html", {"entries": entries})
+
+
+@capability_required("configure_clinic")
+def code_map_edit(request: HttpRequest, entry_id: int | None = None) -> HttpResponse:
+    instance = get_object_or_404(CodeMapEntry, pk=entry_id) if entry_id else None
+    initial = {k: request.GET[k] for k in ("source", "system", "code", "display") if k in request.GET}
+    form = CodeMapEntryForm(request.POST or None, instance=instance, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        values = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        codemap.do_save_code_map_entry(actor=request.user, values=values, instance=instance, request=request)
+        messages.success(request, "Code map saved. Monitors' next messages use it.")
+        return redirect("monitoring:code_map")
+    title = f"Code map: {instance.system} {instance.code}" if instance else "New code map entry"
+    return render(request, "form_page.html", {"form": form, "title": title,
+                                              "intro": CODE_MAP_INTRO,
+                                              "cancel_url": reverse("monitoring:code_map")})
+
+
+@capability_required("configure_clinic")
+def unmapped(request: HttpRequest) -> HttpResponse:
+    rows = (Observation.objects.filter(unmapped=True)
+            .values("message__sender", "raw_code_system", "raw_code", "raw_code_text")
+            .annotate(n=Count("id"), last=Max("observed_at"), with_value=Max("raw_value"))
+            .order_by("-last")[:300])
+    shown = []
+    for row in rows:
+        sender = row["message__sender"] or ""
+        shown.append({**row, "source": codemap.source_of(sender.split("|", 1)[0])})
+    return render(request, "monitoring/unmapped.html", {"rows": shown})
+
+
+@capability_required("configure_clinic")
+def alert_rules(request: HttpRequest) -> HttpResponse:
+    rule_sets = list(AlertRuleSet.objects.select_related("protocol_version", "updated_by")
+                     .order_by("protocol_version__protocol_id", "id"))
+    notes = threshold_notes()
+    defaults = [(name, getattr(DEFAULT_THRESHOLDS, name), notes.get(name, ""))
+                for name in AlertRuleSet.THRESHOLD_FIELDS]
+    return render(request, "monitoring/alert_rules.html", {"rule_sets": rule_sets, "defaults": defaults,
+                                                           "fields": AlertRuleSet.THRESHOLD_FIELDS})
+
+
+@capability_required("configure_clinic")
+def alert_rules_edit(request: HttpRequest, rules_id: int | None = None) -> HttpResponse:
+    instance = get_object_or_404(AlertRuleSet, pk=rules_id) if rules_id else None
+    initial = None
+    if instance is None:
+        initial = {name: getattr(DEFAULT_THRESHOLDS, name) for name in AlertRuleSet.THRESHOLD_FIELDS}
+        if "protocol_version" in request.GET:
+            initial["protocol_version"] = get_object_or_404(ProtocolVersion, pk=request.GET["protocol_version"])
+    form = AlertRuleSetForm(request.POST or None, instance=instance, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        do_save_alert_rules(actor=request.user, instance=form.save(commit=False), request=request)
+        messages.success(request, "Alert rules saved. They apply to the next readings.")
+        return redirect("monitoring:alert_rules")
+    return render(request, "form_page.html", {"form": form, "title": "Alert rules",
+                                              "intro": "Thresholds in mmHg, %, /min and seconds. Defaults come "
+                                                       "from issue 5 and the clinical fact sheet; [U] marks a value "
+                                                       "no guideline fixes.",
+                                              "cancel_url": reverse("monitoring:alert_rules")})
