@@ -6,6 +6,7 @@ can fix them all at once. The sessions work calls it before every session and re
 
 Codes (stable, other apps match on them):
   screening_missing, screening_unsigned, screening_expired, screening_stale, screening_ineligible,
+  screening_pending_review (a newer screening found warnings and awaits the prescriber's review),
   consent_missing, consent_stale, consent_withdrawn,
   rems_enrollment_missing (esketamine protocols only; clinical-facts 1.9).
 """
@@ -24,6 +25,7 @@ SCREENING_UNSIGNED = "screening_unsigned"
 SCREENING_EXPIRED = "screening_expired"
 SCREENING_STALE = "screening_stale"
 SCREENING_INELIGIBLE = "screening_ineligible"
+SCREENING_PENDING_REVIEW = "screening_pending_review"
 CONSENT_MISSING = "consent_missing"
 CONSENT_STALE = "consent_stale"
 CONSENT_WITHDRAWN = "consent_withdrawn"

@@ -2,6 +2,10 @@
 
 Guarantees:
 - A version is written as a draft, then published once; a published version never changes.
+- Published versions of a document go forward: a version is refused (at drafting and at
+  publishing) when its effective date is before the latest published version's, and a version
+  numbered below the latest published one cannot be published. So the current version is simply
+  the highest-numbered published one in effect.
 - Only the version in force now can be signed. The patient's typed name must match the
   registered name; the drawn signature must be a non-blank PNG; the witness (and, for a REMS
   enrollment, the prescriber) must hold the right capability and have re-entered their password
@@ -63,6 +67,7 @@ def do_create_version(*, actor: Any, protocol: str, kind: str, title: str, body:
     if created:
         audit.record("create", actor=actor, request=request, obj=document, after={"protocol": protocol, "kind": kind})
     document = ConsentDocument.objects.select_for_update().get(pk=document.pk)
+    _check_goes_forward(document, effective_date)
     number = (document.versions.aggregate(n=Max("version"))["n"] or 0) + 1
     version = ConsentVersion(document=document, version=number, title=title, body=body,
                              effective_date=effective_date, created_by=actor)
@@ -74,6 +79,20 @@ def do_create_version(*, actor: Any, protocol: str, kind: str, title: str, body:
     return version
 
 
+def _check_goes_forward(document: ConsentDocument, effective_date: dt.date, number: int | None = None) -> None:
+    latest = document.versions.filter(published=True).order_by("-version").first()
+    if latest is None:
+        return
+    if number is not None and number < latest.version:
+        raise ConsentInputInvalid("version", f"version {latest.version} is already published; a lower-numbered "
+                                             f"version ({number}) cannot be published after it. Write a new version.")
+    if effective_date < latest.effective_date:
+        raise ConsentInputInvalid("effective_date",
+                                  f"{effective_date:%Y-%m-%d} is before the effective date of published version "
+                                  f"{latest.version} ({latest.effective_date:%Y-%m-%d}); a new version takes "
+                                  "effect on or after it.")
+
+
 @transaction.atomic
 def do_publish_version(*, actor: Any, version: ConsentVersion,
                        request: HttpRequest | None = None) -> ConsentVersion:
@@ -82,6 +101,8 @@ def do_publish_version(*, actor: Any, version: ConsentVersion,
     version = ConsentVersion.objects.select_for_update().get(pk=version.pk)
     if version.published:
         raise ConsentVersionLocked(f"Version {version.version} is already published.")
+    ConsentDocument.objects.select_for_update().get(pk=version.document_id)  # one publisher at a time
+    _check_goes_forward(version.document, version.effective_date, version.version)
     version.published = True
     version.published_at = timezone.now()
     version.published_by = actor

@@ -18,11 +18,13 @@ def _day(at: dt.datetime) -> dt.date:
 
 
 def current_version(document: ConsentDocument | None, at: dt.datetime) -> ConsentVersion | None:
-    """The published version in force at `at`: latest effective date on or before that day."""
+    """The published version in force at `at`: the highest version number among those published
+    by `at` whose effective date has come. (Publishing refuses a version dated before the latest
+    published one, so a higher number never hides behind an earlier date.)"""
     if document is None:
         return None
     return (document.versions.filter(published=True, published_at__lte=at, effective_date__lte=_day(at))
-            .order_by("-effective_date", "-version").first())
+            .order_by("-version").first())
 
 
 def _fmt(moment: dt.datetime) -> str:

@@ -59,7 +59,7 @@ def version_publish(request: HttpRequest, version_id: int) -> HttpResponse:
     try:
         services.do_publish_version(actor=request.user, request=request, version=version)
     except ConsentError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, f"Version {version.version} was not published: {exc}")
     else:
         messages.success(request, f"Published {version}. Earlier signatures are stale from "
                                   f"{version.effective_date:%Y-%m-%d}.")

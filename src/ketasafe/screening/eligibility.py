@@ -1,8 +1,14 @@
 """Eligibility per protocol, read from the screening records (no writes, no audit).
 
-States: eligible, needs_screening (none, or one still awaiting sign-off), expired (older than the
-clinic's validity setting), stale (the problem list, medications, allergies or pregnancy status
-changed after signing), ineligible (the prescriber recorded "not treated").
+States: eligible, needs_screening (none, or one still awaiting sign-off), expired (the assessment
+is older than the clinic's validity setting), stale (the problem list, medications, allergies or
+pregnancy status changed after signing), ineligible (the prescriber recorded "not treated"),
+ineligible_unsigned (the latest screening found a contraindication and awaits the prescriber),
+pending_review (the latest screening found warnings and awaits the prescriber's review).
+
+A completed screening awaiting sign-off that is newer than the signed one blocks treatment when it
+is ineligible (screening_ineligible) or needs review (screening_pending_review): the patient's
+condition today outranks an older signature. Validity counts from the assessment, not the signature.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from ketasafe.consent.gate import (
     SCREENING_EXPIRED,
     SCREENING_INELIGIBLE,
     SCREENING_MISSING,
+    SCREENING_PENDING_REVIEW,
     SCREENING_STALE,
     SCREENING_UNSIGNED,
     GateProblem,
 )
+from ketasafe.lib.timeutil import clinic_tz
 from ketasafe.patients.models import Patient
 
 from .codes import PROTOCOLS
@@ -32,9 +40,14 @@ NEEDS_SCREENING = "needs_screening"
 EXPIRED = "expired"
 STALE = "stale"
 INELIGIBLE = "ineligible"
-BANNER_CLASS = {ELIGIBLE: "ok", NEEDS_SCREENING: "warn", EXPIRED: "warn", STALE: "warn", INELIGIBLE: "bad"}
+INELIGIBLE_UNSIGNED = "ineligible_unsigned"
+PENDING_REVIEW = "pending_review"
+BANNER_CLASS = {ELIGIBLE: "ok", NEEDS_SCREENING: "warn", EXPIRED: "warn", STALE: "warn", INELIGIBLE: "bad",
+                INELIGIBLE_UNSIGNED: "bad", PENDING_REVIEW: "warn"}
 STATE_LABEL = {ELIGIBLE: "Eligible", NEEDS_SCREENING: "Needs screening", EXPIRED: "Screening expired",
-               STALE: "Screening out of date", INELIGIBLE: "Not eligible"}
+               STALE: "Screening out of date", INELIGIBLE: "Not eligible",
+               INELIGIBLE_UNSIGNED: "Not eligible (awaiting prescriber)",
+               PENDING_REVIEW: "Needs prescriber review"}
 
 
 def add_months(moment: dt.datetime, months: int) -> dt.datetime:
@@ -45,8 +58,23 @@ def add_months(moment: dt.datetime, months: int) -> dt.datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def expires_at(signed_at: dt.datetime, validity_months: int) -> dt.datetime:
-    return add_months(signed_at, validity_months)
+def expires_at(assessed: dt.datetime, validity_months: int) -> dt.datetime:
+    return add_months(assessed, validity_months)
+
+
+def assessed_at(screening: Screening) -> dt.datetime:
+    """When the patient was assessed: the moment the screening ran, or the start of its
+    `assessed_on` day (clinic zone) when that day is earlier. Validity counts from here."""
+    completed = screening.completed_at
+    assert completed is not None, "only a completed screening has an assessment"
+    day = screening.assessed_on
+    if day is not None and day < timezone.localtime(completed, clinic_tz()).date():
+        return dt.datetime.combine(day, dt.time.min, tzinfo=clinic_tz())
+    return completed
+
+
+def screening_expires_at(screening: Screening, validity_months: int) -> dt.datetime:
+    return expires_at(assessed_at(screening), validity_months)
 
 
 @dataclass(frozen=True)
@@ -88,19 +116,19 @@ def eligibility(patient: Patient, protocol: str, at: dt.datetime, *,
                      key=lambda s: (s.signed_at, s.pk), reverse=True)
     current = decided[0] if decided else None
     open_ = next((s for s in rows if s.status in OPEN_STATUSES), None)
+    pending = _pending_decision(open_, current, at)
 
     problems: list[GateProblem] = []
     exp = None
     if current is None:
         if open_ is None:
             problems.append(GateProblem(SCREENING_MISSING, f"No signed screening for {protocol}."))
+            state = NEEDS_SCREENING
         else:
-            if open_.status == Status.COMPLETED and open_.outcome == "ineligible":
-                problems.append(GateProblem(SCREENING_INELIGIBLE, _ineligible_message(open_)))
+            state = _pending_problems(pending, problems) or NEEDS_SCREENING
             what = "awaiting prescriber sign-off" if open_.status == Status.COMPLETED else "intake in progress"
             problems.append(GateProblem(SCREENING_UNSIGNED, f"Screening started {_fmt(open_.started_at)}, "
                                         f"{what}."))
-        state = NEEDS_SCREENING
     elif current.status == Status.NOT_TREATED:
         problems.append(GateProblem(SCREENING_INELIGIBLE,
                                     f"Prescriber recorded not treated on {_fmt(current.signed_at)}"  # type: ignore[arg-type]
@@ -109,7 +137,7 @@ def eligibility(patient: Patient, protocol: str, at: dt.datetime, *,
     else:
         signed_at = current.signed_at
         assert signed_at is not None
-        exp = expires_at(signed_at, months)
+        exp = screening_expires_at(current, months)
         state = ELIGIBLE
         if changed_at is not None and changed_at > signed_at:
             problems.append(GateProblem(SCREENING_STALE,
@@ -119,10 +147,38 @@ def eligibility(patient: Patient, protocol: str, at: dt.datetime, *,
             state = STALE
         if at >= exp:
             problems.append(GateProblem(SCREENING_EXPIRED,
-                                        f"The screening signed {_fmt(signed_at)} expired {_fmt(exp)} "
-                                        f"(valid {months} months)."))
+                                        f"The screening assessed {_fmt(assessed_at(current))} (signed "
+                                        f"{_fmt(signed_at)}) expired {_fmt(exp)} (valid {months} months)."))
             state = EXPIRED
+        state = _pending_problems(pending, problems) or state
     return Eligibility(protocol, state, tuple(problems), current, open_, exp)
+
+
+def _pending_decision(open_: Screening | None, current: Screening | None, at: dt.datetime) -> Screening | None:
+    """The screening awaiting sign-off whose decision speaks now: completed by `at` and newer
+    than the signed (or not-treated) one, if any."""
+    if open_ is None or open_.status != Status.COMPLETED or open_.completed_at is None or open_.completed_at > at:
+        return None
+    if current is not None and current.completed_at is not None and open_.completed_at <= current.completed_at:
+        return None
+    return open_
+
+
+def _pending_problems(pending: Screening | None, problems: list[GateProblem]) -> str | None:
+    """Add what a newer unsigned decision blocks; return the state it sets, if any."""
+    if pending is None:
+        return None
+    ran = f"The screening run {_fmt(pending.completed_at)} awaits the prescriber"  # type: ignore[arg-type]
+    if pending.outcome == "ineligible":
+        problems.append(GateProblem(SCREENING_INELIGIBLE, f"{_ineligible_message(pending)} {ran}."))
+        return INELIGIBLE_UNSIGNED
+    if pending.outcome == "needs_review":
+        rules = ", ".join(sorted({f["rule"] for f in pending.warnings})) or "warnings"
+        problems.append(GateProblem(SCREENING_PENDING_REVIEW,
+                                    f"Screening found warnings ({rules}) that need a prescriber's written "
+                                    f"review. {ran}."))
+        return PENDING_REVIEW
+    return None
 
 
 def _ineligible_message(screening: Screening) -> str:

@@ -113,8 +113,15 @@ class IntakeForm(forms.Form):
                                   "phq9", "cssrs_screen")}
 
 
+def _token_field() -> forms.CharField:
+    # The decision the prescriber read (services.decision_token); the service refuses a mismatch.
+    return forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+
+
 class SignForm(forms.Form):
     """One justification per warning (needs_review); none for an eligible decision."""
+
+    decision_token = _token_field()
 
     def __init__(self, *args: Any, warnings: list[dict[str, Any]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -130,6 +137,7 @@ class SignForm(forms.Form):
 
 
 class NotTreatedForm(forms.Form):
+    decision_token = _token_field()
     reason = forms.CharField(min_length=10, widget=forms.Textarea(attrs={"rows": 2}),
                              help_text="Why this patient will not be treated under this protocol.")
 

@@ -186,6 +186,9 @@ def _string(value: object, field: str) -> str:
         raise IntakeInvalid(field, f"expected a string, got {_type_name(value)}")
     if not value.strip():
         raise IntakeInvalid(field, "must not be empty")
+    if "\x00" in value:
+        # PostgreSQL cannot store a NUL in text or jsonb; no real value holds one.
+        raise IntakeInvalid(field, "must not contain a NUL character")
     return value
 
 

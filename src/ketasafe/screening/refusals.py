@@ -50,6 +50,15 @@ class ReasonRequired(ScreeningRefused):
     status_code = 400
 
 
+class ScreeningChanged(ScreeningRefused):
+    """The screening was run again (or sent back to draft) after the prescriber opened it: the
+    decision on the page is not the one that would be signed."""
+
+
+class ScreeningTooOld(ScreeningRefused):
+    """The assessment is already older than the clinic's validity period: it would be born expired."""
+
+
 class ScreeningNotEditable(ScreeningError):
     """A signed, not-treated or superseded screening cannot be changed."""
 

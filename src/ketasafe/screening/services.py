@@ -10,11 +10,21 @@ Guarantees:
   evidence, source) and the rule set version; a version is marked used by its first decision.
 - A newer screening supersedes older ones for the same patient and protocol: open ones when it
   starts, decided ones when it is signed or recorded as not treated.
+- What is signed is what the prescriber saw: a sign-off carries the decision token of the page it
+  came from, and is refused (ScreeningChanged, audited) when the screening ran again since.
+- An assessment already older than the clinic's validity period cannot be signed (ScreeningTooOld).
+- The intake API screens the patient's record, never the caller's copy of it: history, medications,
+  allergies, pregnancy, breastfeeding and weight come from the record (a body that contradicts it
+  is refused naming the field), the assessment date is today in the clinic's zone, and only the
+  intake-only inputs (vitals, scales, hepatic impairment, indication, substance use, drug screen)
+  are taken from the body.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -25,12 +35,22 @@ from django.utils import timezone
 
 from ketasafe import audit
 from ketasafe.accounts.access import has_capability, require_capability
+from ketasafe.clinic.models import ClinicSettings
 from ketasafe.lib.timeutil import clinic_today
 from ketasafe.patients.models import Patient, PregnancyStatus
 
+from .eligibility import assessed_at, screening_expires_at
 from .exceptions import IntakeInvalid, RuleSetInvalid
-from .intake import Vitals, parse_intake
-from .models import DECIDED_STATUSES, OPEN_STATUSES, TRANSITIONS, RuleSetVersion, Screening, Status
+from .intake import Intake, Vitals, parse_intake
+from .models import (
+    DECIDED_STATUSES,
+    OPEN_STATUSES,
+    TRANSITIONS,
+    DrugScreen,
+    RuleSetVersion,
+    Screening,
+    Status,
+)
 from .refusals import (
     AlreadySigned,
     IneligibleCannotBeSigned,
@@ -38,9 +58,11 @@ from .refusals import (
     JustificationMissing,
     NotAllowedToSign,
     ReasonRequired,
+    ScreeningChanged,
     ScreeningNotCompleted,
     ScreeningNotEditable,
     ScreeningRefused,
+    ScreeningTooOld,
 )
 from .rules import DEFAULT_V1, RULES, screen
 
@@ -227,27 +249,129 @@ def _run(screening: Screening, data: dict[str, Any], *, actor: Any, request: Htt
     return screening
 
 
-@transaction.atomic
-def do_screen_from_api(*, actor: Any, patient: Patient, data: dict[str, Any], indication: str = "",
-                       request: HttpRequest | None = None) -> Screening:
-    """Record a screening from a contract-format intake sent by an integration, and run it.
+# Intake-only text an integration may send next to the contract intake: {field: max length}.
+API_TEXT_FIELDS = {"indication": 200, "substance_use_history": 2000, "drug_screen_detail": 200}
 
-    The intake is screened as sent; it must be about this patient (birth date and sex match)."""
+
+def api_text(value: object, field: str) -> str:
+    """Validate one intake-only text field of the API body ("" when absent)."""
+    limit = API_TEXT_FIELDS[field]
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise IntakeInvalid(field, f"must be text of at most {limit} characters")
+    if "\x00" in value:
+        # PostgreSQL cannot store a NUL in a text column (it would be a 500, not a 400).
+        raise IntakeInvalid(field, "must not contain a NUL character")
+    return value.strip()
+
+
+def _api_drug_screen(value: object) -> str:
+    if value is None:
+        return DrugScreen.NOT_DONE
+    if not isinstance(value, str) or value not in DrugScreen.values:
+        raise IntakeInvalid("drug_screen", "must be one of " + ", ".join(DrugScreen.values))
+    return value
+
+
+def _api_vital(value: float | None, field: str) -> int | None:
+    # The columns (and so the record of what was measured) hold whole numbers, as the form does.
+    if value is None:
+        return None
+    if not float(value).is_integer():
+        raise IntakeInvalid(field, f"{value} must be a whole number")
+    return int(value)
+
+
+def _icd_key(code: str) -> str:
+    return code.strip().upper().replace(".", "")
+
+
+def _substance_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _same_set(field: str, sent: Mapping[Any, str], recorded: Mapping[Any, str], where: str) -> None:
+    """Compare as sets of normalized keys (order, case and duplicates do not matter); the values
+    are how each entry is shown in the error."""
+    if sent.keys() == recorded.keys():
+        return
+    differences = []
+    if missing := sorted(recorded[k] for k in recorded.keys() - sent.keys()):
+        differences.append("the record has " + ", ".join(missing) + " which the intake lacks")
+    if extra := sorted(sent[k] for k in sent.keys() - recorded.keys()):
+        differences.append("the intake has " + ", ".join(extra) + " which the record lacks")
+    raise IntakeInvalid(field, f"does not match the patient's {where} ({'; '.join(differences)}); "
+                               "update the record on the patient page, it is what is screened")
+
+
+def _check_against_record(data: Mapping[str, Any], intake: Intake, record: Mapping[str, Any]) -> None:
+    """Refuse a body whose history contradicts the patient's record, naming the field.
+
+    Lists and patient fields the body leaves out are not compared: the record is screened anyway.
+    """
+    sent_patient = data.get("patient") or {}
+    person = record["patient"]
+    if intake.patient.birth_date.isoformat() != person["birth_date"]:
+        raise IntakeInvalid("patient.birth_date", "does not match the patient's record")
+    if intake.patient.sex != person["sex"]:
+        raise IntakeInvalid("patient.sex", "does not match the patient's record")
+    if abs(intake.patient.weight_kg - person["weight_kg"]) >= 0.05:  # the record keeps 0.1 kg
+        raise IntakeInvalid("patient.weight_kg", f"{intake.patient.weight_kg} does not match the patient's "
+                                                 f"latest recorded weight ({person['weight_kg']} kg)")
+    if intake.patient.height_cm is not None and (
+            person.get("height_cm") is None or abs(intake.patient.height_cm - person["height_cm"]) >= 0.05):
+        raise IntakeInvalid("patient.height_cm", f"{intake.patient.height_cm} does not match the patient's "
+                                                 f"recorded height ({person.get('height_cm') or 'none recorded'})")
+    for key in ("pregnant", "breastfeeding"):
+        if key in sent_patient and getattr(intake.patient, key) != person[key]:
+            raise IntakeInvalid(f"patient.{key}", f"{json.dumps(getattr(intake.patient, key))} does not match "
+                                                  f"the patient's record ({json.dumps(person[key])})")
+    if data.get("conditions") is not None:
+        _same_set("conditions", {(_icd_key(c.code), str(c.status)): f"{c.code} {c.status}" for c in intake.conditions},
+                  {(_icd_key(c["code"]), c["status"]): f"{c['code']} {c['status']}" for c in record["conditions"]},
+                  "problem list")
+    if data.get("medications") is not None:
+        _same_set("medications", {m.atc.strip().upper(): m.atc for m in intake.medications},
+                  {m["atc"].strip().upper(): m["atc"] for m in record["medications"]}, "active medications")
+    if data.get("allergies") is not None:
+        _same_set("allergies", {_substance_key(a.substance): a.substance for a in intake.allergies},
+                  {_substance_key(a["substance"]): a["substance"] for a in record["allergies"]}, "allergies")
+
+
+@transaction.atomic
+def do_screen_from_api(*, actor: Any, patient: Patient, data: dict[str, Any], indication: object = None,
+                       substance_use_history: object = None, drug_screen: object = None,
+                       drug_screen_detail: object = None, request: HttpRequest | None = None) -> Screening:
+    """Screen `patient`'s record today, with the intake-only inputs an integration sent.
+
+    `data` is a contract-format intake. It must be about this patient, assessed today (clinic
+    zone), and agree with the record wherever it states history; otherwise IntakeInvalid names the
+    field and nothing is saved. The rules see the record (build_intake), as a form screening does.
+    """
     require_capability(actor, "start_intake")
     intake = parse_intake(data)
-    if intake.patient.birth_date != patient.birth_date:
-        raise IntakeInvalid("patient.birth_date", "does not match the patient's record")
-    if intake.patient.sex != patient.sex:
-        raise IntakeInvalid("patient.sex", "does not match the patient's record")
+    today = clinic_today()
+    if intake.assessed_on != today:
+        raise IntakeInvalid("assessed_on", f"{intake.assessed_on.isoformat()} is not today in the clinic "
+                                           f"({today.isoformat()}); the API screens the patient as they are now")
     vitals = intake.vitals or Vitals()
-    screening = do_start_intake(
-        actor=actor, patient=patient, protocol=intake.protocol, request=request,
-        indication=indication or "(from intake API)", hepatic_impairment=intake.hepatic_impairment.value,
-        systolic=_whole(vitals.systolic), diastolic=_whole(vitals.diastolic),
-        heart_rate=_whole(vitals.heart_rate), spo2=_whole(vitals.spo2),
-        phq9=list(intake.scales.phq9) if intake.scales.phq9 is not None else None,
-        cssrs_screen=list(intake.scales.cssrs_screen) if intake.scales.cssrs_screen is not None else None)
-    return _run(_locked(screening), data, actor=actor, request=request)
+    fields: dict[str, Any] = {
+        "indication": api_text(indication, "indication") or "(from intake API)",
+        "substance_use_history": api_text(substance_use_history, "substance_use_history"),
+        "drug_screen": _api_drug_screen(drug_screen),
+        "drug_screen_detail": api_text(drug_screen_detail, "drug_screen_detail"),
+        "hepatic_impairment": intake.hepatic_impairment.value,
+        **{k: _api_vital(getattr(vitals, k), f"vitals.{k}") for k in ("systolic", "diastolic", "heart_rate", "spo2")},
+        "phq9": list(intake.scales.phq9) if intake.scales.phq9 is not None else None,
+        "cssrs_screen": list(intake.scales.cssrs_screen) if intake.scales.cssrs_screen is not None else None,
+    }
+    # Compare with the record before anything is written, so a refusal leaves no trace.
+    draft = Screening(patient=patient, protocol=intake.protocol, **fields)
+    _check_against_record(data, intake, build_intake(draft, today))
+    screening = do_start_intake(actor=actor, patient=patient, protocol=intake.protocol, request=request, **fields)
+    screening = _locked(screening)
+    return _run(screening, build_intake(screening, today), actor=actor, request=request)
 
 
 def _whole(value: float | None) -> int | None:
@@ -271,13 +395,27 @@ def _refused(fn: Any) -> Any:
     return wrapped
 
 
-def _check_signable(actor: Any, screening: Screening) -> None:
+def decision_token(screening: Screening) -> str:
+    """A digest of the decision as it stands: a sign-off form carries the token of the page the
+    prescriber read, and the service refuses it if the screening ran again (or went back to draft)."""
+    state = {"id": screening.pk, "status": screening.status, "outcome": screening.outcome,
+             "completed_at": screening.completed_at.isoformat() if screening.completed_at else None,
+             "rules_version": screening.rules_version, "decision": screening.decision}
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _check_signable(actor: Any, screening: Screening, expected_token: str | None) -> None:
+    """`expected_token` None: a caller in code (demo, commands) signs the row as it stands; a form
+    always passes the token it was rendered with ("" when missing, which never matches)."""
     if not has_capability(actor, "sign_screening"):
         raise NotAllowedToSign("Only a prescriber can sign a screening.")
     if screening.status in DECIDED_STATUSES or screening.signed_at is not None:
         raise AlreadySigned(f"This screening was already signed by {screening.signed_by} on "
                             f"{timezone.localtime(screening.signed_at):%Y-%m-%d %H:%M}; "
                             "start a new screening to change it.")
+    if expected_token is not None and expected_token != decision_token(screening):
+        raise ScreeningChanged("This screening changed since you opened it (it was run again or sent back "
+                               "to draft); review the decision shown now and sign again.")
     if screening.status != Status.COMPLETED:
         raise ScreeningNotCompleted("Run the screening before signing it.")
     if screening.patient.clinical_changed_at > screening.completed_at:  # type: ignore[operator]
@@ -285,13 +423,24 @@ def _check_signable(actor: Any, screening: Screening) -> None:
                                           "run it again before signing.")
 
 
+def _check_fresh(screening: Screening) -> None:
+    """Signing starts no clock: validity counts from the assessment, so one already past the
+    clinic's validity period would be signed expired. (Recording "not treated" stays allowed.)"""
+    months = ClinicSettings.current().screening_validity_months
+    if timezone.now() >= screening_expires_at(screening, months):
+        raise ScreeningTooOld(f"This screening assessed the patient on "
+                              f"{timezone.localtime(assessed_at(screening)):%Y-%m-%d}, more than the clinic's "
+                              f"validity period ({months} months) ago; run a new screening before signing.")
+
+
 @_refused
 @transaction.atomic
 def do_sign_screening(*, actor: Any, screening: Screening, justifications: Mapping[str, str] | None = None,
-                      request: HttpRequest | None = None) -> Screening:
+                      expected_token: str | None = None, request: HttpRequest | None = None) -> Screening:
     """Prescriber signs an eligible or needs_review screening (see the module guarantees)."""
     screening = _locked(screening)
-    _check_signable(actor, screening)
+    _check_signable(actor, screening, expected_token)
+    _check_fresh(screening)
     if screening.outcome == "ineligible":
         raise IneligibleCannotBeSigned("An ineligible screening cannot be signed as eligible; "
                                        "record \"not treated\" with a reason instead.")
@@ -306,11 +455,11 @@ def do_sign_screening(*, actor: Any, screening: Screening, justifications: Mappi
 
 @_refused
 @transaction.atomic
-def do_record_not_treated(*, actor: Any, screening: Screening, reason: str,
+def do_record_not_treated(*, actor: Any, screening: Screening, reason: str, expected_token: str | None = None,
                           request: HttpRequest | None = None) -> Screening:
     """Prescriber records that the patient will not be treated under this protocol, with a reason."""
     screening = _locked(screening)
-    _check_signable(actor, screening)
+    _check_signable(actor, screening, expected_token)
     if len((reason or "").strip()) < MIN_JUSTIFICATION:
         raise ReasonRequired(f"Give a reason (at least {MIN_JUSTIFICATION} characters).")
     screening.not_treated_reason = reason.strip()

@@ -22,7 +22,7 @@ from .eligibility import eligibility
 from .exceptions import IntakeInvalid, RuleSetInvalid
 from .forms import IntakeForm, NotTreatedForm, RuleSetVersionForm, SignForm, StartIntakeForm
 from .models import RuleSetVersion, Screening
-from .refusals import NotAllowedToSign, ScreeningError
+from .refusals import NotAllowedToSign, ScreeningChanged, ScreeningError
 from .rules import THRESHOLDS
 
 
@@ -90,11 +90,12 @@ def detail(request: HttpRequest, screening_id: int) -> HttpResponse:
 
 def _render_detail(request: HttpRequest, screening: Screening, *, sign_form: SignForm | None = None,
                    not_treated_form: NotTreatedForm | None = None, error: str = "", status: int = 200) -> HttpResponse:
+    token = {"decision_token": services.decision_token(screening)}
     return render(request, "screening/detail.html", {
         "screening": screening, "patient": screening.patient,
         "can_sign": has_capability(request.user, "sign_screening"),
-        "sign_form": sign_form or SignForm(warnings=screening.warnings),
-        "not_treated_form": not_treated_form or NotTreatedForm(),
+        "sign_form": sign_form or SignForm(warnings=screening.warnings, initial=token),
+        "not_treated_form": not_treated_form or NotTreatedForm(initial=token),
         "eligibility": eligibility(screening.patient, screening.protocol, timezone.now()),
         "error": error}, status=status)
 
@@ -104,14 +105,19 @@ def sign(request: HttpRequest, screening_id: int) -> HttpResponse:
     # No capability decorator on purpose: the service refuses non-prescribers and audits the attempt.
     screening = _screening_for(request, screening_id)
     form = SignForm(request.POST, warnings=screening.warnings)
-    if not form.is_valid():
+    # A stale page goes to the service even when its justifications no longer fit the current
+    # warnings, so the refusal says why and is audited.
+    if not form.is_valid() and not _page_is_stale(request, screening):
         return _render_detail(request, screening, sign_form=form, status=400,
                               error="Write a justification (at least 10 characters) for each warning.")
     try:
         services.do_sign_screening(actor=request.user, request=request, screening=screening,
-                                   justifications=form.justifications())
+                                   justifications=form.justifications(),
+                                   expected_token=request.POST.get("decision_token", ""))
     except NotAllowedToSign as exc:
         raise PermissionDenied(str(exc)) from None
+    except ScreeningChanged as exc:
+        return _changed(request, screening, exc)
     except ScreeningError as exc:
         screening.refresh_from_db()
         return _render_detail(request, screening, sign_form=form, error=str(exc), status=exc.status_code)
@@ -123,19 +129,32 @@ def sign(request: HttpRequest, screening_id: int) -> HttpResponse:
 def not_treated(request: HttpRequest, screening_id: int) -> HttpResponse:
     screening = _screening_for(request, screening_id)
     form = NotTreatedForm(request.POST)
-    if not form.is_valid():
+    if not form.is_valid() and not _page_is_stale(request, screening):
         return _render_detail(request, screening, not_treated_form=form, status=400,
                               error="Give a reason (at least 10 characters).")
     try:
         services.do_record_not_treated(actor=request.user, request=request, screening=screening,
-                                       reason=form.cleaned_data["reason"])
+                                       reason=form.cleaned_data.get("reason", ""),
+                                       expected_token=request.POST.get("decision_token", ""))
     except NotAllowedToSign as exc:
         raise PermissionDenied(str(exc)) from None
+    except ScreeningChanged as exc:
+        return _changed(request, screening, exc)
     except ScreeningError as exc:
         screening.refresh_from_db()
         return _render_detail(request, screening, not_treated_form=form, error=str(exc), status=exc.status_code)
     messages.success(request, "Recorded: not treated.")
     return redirect("patients:detail", screening.patient_id)
+
+
+def _page_is_stale(request: HttpRequest, screening: Screening) -> bool:
+    return request.POST.get("decision_token", "") != services.decision_token(screening)
+
+
+def _changed(request: HttpRequest, screening: Screening, exc: ScreeningChanged) -> HttpResponse:
+    # Fresh forms for the decision as it is now: the old page's answers were for another decision.
+    screening.refresh_from_db()
+    return _render_detail(request, screening, error=str(exc), status=exc.status_code)
 
 
 # --- JSON API --------------------------------------------------------------------------------
@@ -146,8 +165,10 @@ def _error(message: str, status: int = 400) -> JsonResponse:
 
 @require_POST
 def api_intake(request: HttpRequest) -> JsonResponse:
-    """POST a contract-format intake plus "patient_id" (and optional "indication"): 201 with the
-    decision, or 400 {"error": "<field>: <message>"} with nothing saved."""
+    """POST a contract-format intake plus "patient_id" (and optional "indication",
+    "substance_use_history", "drug_screen", "drug_screen_detail"): 201 with the decision, or 400
+    {"error": "<field>: <message>"} with nothing saved. The patient's record is what is screened
+    (services.do_screen_from_api); assessed_on must be today in the clinic's zone."""
     if not has_capability(request.user, "start_intake"):
         return _error("Your role does not allow starting an intake.", 403)
     try:
@@ -157,19 +178,19 @@ def api_intake(request: HttpRequest) -> JsonResponse:
     if not isinstance(body, dict):
         return _error("intake: expected a JSON object")
     patient_id = body.pop("patient_id", None)
-    indication = body.pop("indication", "")
+    # Intake-only text next to the contract intake; the service validates them (type, length, NUL).
+    extra = {key: body.pop(key, None) for key in ("indication", "substance_use_history", "drug_screen",
+                                                  "drug_screen_detail")}
     if patient_id is None:
         return _error("patient_id: required")
     if isinstance(patient_id, bool) or not isinstance(patient_id, int):
         return _error("patient_id: must be an integer")
-    if not isinstance(indication, str) or len(indication) > 200:
-        return _error("indication: must be text of at most 200 characters")
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None:
         return _error(f"patient_id: no patient {patient_id}")
     try:
         screening = services.do_screen_from_api(actor=request.user, request=request, patient=patient,
-                                                data=body, indication=indication)
+                                                data=body, **extra)
     except IntakeInvalid as exc:
         return _error(str(exc))
     except ScreeningError as exc:

@@ -35,7 +35,8 @@ def test_signing_again_after_withdrawal_restores_consent(make_patient, make_staf
     services.do_withdraw(actor=nurse, signature=consented(patient, version, nurse))
     consented(patient, version, nurse)
     codes = [p.code for p in treatment_allowed(patient, PROTOCOL, timezone.now()).missing]
-    assert "consent_withdrawn" not in codes and "consent_missing" not in codes
+    assert [c for c in codes if c.startswith("consent_")] == []  # not withdrawn, missing or stale
+    assert codes == ["screening_missing"]  # the only thing left is the (never done) screening
 
 
 def test_withdrawn_rems_enrollment_means_not_enrolled(make_patient, make_staff):

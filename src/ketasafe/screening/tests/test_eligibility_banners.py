@@ -26,9 +26,11 @@ def test_banner_per_protocol_shows_each_state_and_reason(client_for, make_patien
     completed(patient, nurse, protocol="esketamine-trd")
     client = client_for("nurse")
     states, page = _states(client, patient)
+    # esketamine-trd: its screening found the aneurysm and awaits the prescriber (not "needs screening").
     assert states == {"iv-ketamine-depression": "eligible", "iv-ketamine-crps": "ineligible",
-                      "esketamine-trd": "needs_screening", "esketamine-mdsi": "needs_screening"}
+                      "esketamine-trd": "ineligible_unsigned", "esketamine-mdsi": "needs_screening"}
     assert "Cerebral aneurysm, not treated." in page
+    assert "Not eligible (awaiting prescriber)" in page
     assert "awaiting prescriber sign-off" in page
     assert "No signed screening for esketamine-mdsi" in page
 

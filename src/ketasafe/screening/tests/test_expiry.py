@@ -20,13 +20,13 @@ def test_add_months_clamps_to_the_end_of_a_shorter_month():
 
 
 @pytest.mark.parametrize("months", [12, 6])
-def test_screening_expires_exactly_validity_months_after_signing(make_patient, make_staff, months):
+def test_screening_expires_exactly_validity_months_after_the_assessment(make_patient, make_staff, months):
     settings = ClinicSettings.current()
     settings.screening_validity_months = months
     settings.save()
     patient = make_patient()
     s = signed(patient, make_staff("nurse"), make_staff("prescriber"))
-    boundary = add_months(s.signed_at, months)
+    boundary = add_months(s.completed_at, months)
     just_before = eligibility(patient, PROTOCOL, boundary - dt.timedelta(microseconds=1))
     assert just_before.state == ELIGIBLE and just_before.expires_at == boundary
     at_boundary = eligibility(patient, PROTOCOL, boundary)

@@ -7,18 +7,19 @@ import json
 import pytest
 
 from ketasafe.audit.models import AuditEntry
+from ketasafe.lib.timeutil import clinic_today
 from ketasafe.screening.models import Screening, Status
 
 URL = "/screening/api/intake"
 
 
 def body(who, **changes):
+    """A valid body for `who` (make_patient: male, 80 kg, nothing on the problem list), assessed today."""
     patient = who
     data = {
-        "patient_id": patient.pk, "protocol": "esketamine-trd", "assessed_on": "2026-11-24",
-        "patient": {"birth_date": patient.birth_date.isoformat(), "sex": patient.sex, "weight_kg": 70.0},
+        "patient_id": patient.pk, "protocol": "esketamine-trd", "assessed_on": clinic_today().isoformat(),
+        "patient": {"birth_date": patient.birth_date.isoformat(), "sex": patient.sex, "weight_kg": 80.0},
         "vitals": {"systolic": 128, "diastolic": 82, "heart_rate": 72, "spo2": 98},
-        "conditions": [{"system": "icd-10-cm", "code": "F33.2", "status": "active"}],
         "scales": {"phq9": [2, 2, 1, 2, 1, 2, 1, 1, 1], "cssrs_screen": [1, 0, 0, 0, 0, 0, 0]},
     }
     data.update(changes)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ketasafe.audit.models import AuditEntry
 from ketasafe.screening.models import Status
 
 from .helpers import completed
+
+
+def page_token(client, screening):
+    """The decision token of the sign form the prescriber's page shows."""
+    page = client.get(f"/screening/{screening.pk}/").content.decode()
+    return re.search(r'name="decision_token" value="([0-9a-f]+)"', page).group(1)
 
 
 @pytest.fixture
@@ -50,7 +58,8 @@ def test_get_on_the_sign_url_is_not_allowed(client_for, screening):
 
 
 def test_prescriber_signs_through_the_view(client_for, screening):
-    response = client_for("prescriber").post(f"/screening/{screening.pk}/sign/")
+    client = client_for("prescriber")
+    response = client.post(f"/screening/{screening.pk}/sign/", {"decision_token": page_token(client, screening)})
     assert response.status_code == 302
     screening.refresh_from_db()
     assert screening.status == Status.SIGNED
@@ -63,16 +72,19 @@ def test_needs_review_sign_without_justification_is_400_in_the_view(client_for, 
     Problem.objects.create(patient=patient, icd10_code="H40.1", description="glaucoma", status="active")
     s = completed(patient, make_staff("nurse"))
     client = client_for("prescriber")
-    response = client.post(f"/screening/{s.pk}/sign/", {"justify_GLAUCOMA": ""})
+    token = page_token(client, s)
+    response = client.post(f"/screening/{s.pk}/sign/", {"justify_GLAUCOMA": "", "decision_token": token})
     assert response.status_code == 400 and b"justification" in response.content
-    response = client.post(f"/screening/{s.pk}/sign/", {"justify_GLAUCOMA": "Ophthalmology cleared, IOP 15."})
+    response = client.post(f"/screening/{s.pk}/sign/", {"justify_GLAUCOMA": "Ophthalmology cleared, IOP 15.",
+                                                        "decision_token": token})
     assert response.status_code == 302
 
 
 def test_second_signature_through_the_view_is_409(client_for, screening):
     client = client_for("prescriber")
-    assert client.post(f"/screening/{screening.pk}/sign/").status_code == 302
-    response = client.post(f"/screening/{screening.pk}/sign/")
+    token = {"decision_token": page_token(client, screening)}
+    assert client.post(f"/screening/{screening.pk}/sign/", token).status_code == 302
+    response = client.post(f"/screening/{screening.pk}/sign/", token)
     assert response.status_code == 409 and b"already signed" in response.content
 
 
