@@ -75,6 +75,10 @@ class IvDosing:
     infusion_minutes_max: int = field(metadata=_UPPER)
     # CRPS: 0.35 mg/kg/h "over 4 h" (facts 3), so the time is part of the dose, not an option.
     infusion_minutes_fixed: bool = field(metadata=_FIXED)
+    # The least monitoring time after the infusion stops before discharge. Its own setting, not
+    # derived from the check interval (tightening the checks must never shorten it); a clinic may
+    # only raise it.
+    min_monitoring_after_infusion_min: int = field(metadata=_LOWER)
 
 
 @dataclass(frozen=True)
@@ -546,6 +550,12 @@ _IV_SOURCES = (
     Source("final_volume_ml_min", "design", "contracts/cli.md dose: 50-250 mL"),
     Source("final_volume_ml_max", "design", "contracts/cli.md dose: 50-250 mL"),
     Source("continuous_pulse_oximetry", "S", "facts 2.2, 2.4: continuous respiratory checks"),
+    Source(
+        "min_monitoring_after_infusion_min",
+        "design",
+        "no source gives a minimum after the infusion (facts 2.5); 15 min, one Emory check interval "
+        "(facts 2.3), as a floor a clinic may only raise",
+    ),
 )
 
 _DEPRESSION_DOSING = IvDosing(
@@ -564,6 +574,7 @@ _DEPRESSION_DOSING = IvDosing(
     infusion_minutes_min=40,
     infusion_minutes_max=100,
     infusion_minutes_fixed=False,
+    min_monitoring_after_infusion_min=15,
 )
 
 _IV_NO_GATE = "facts 2.4: a defined course; no reassessment gate given, the order's count ends it"

@@ -182,6 +182,50 @@ def _gate(patient: Patient, protocol_id: str, at: dt.datetime) -> Any:
     return gate.treatment_allowed(patient, protocol_id, at)
 
 
+def open_courses(patient: Patient, *, besides: TreatmentOrder | None = None) -> list[TreatmentOrder]:
+    """The patient's signed course orders that can still give sessions (or have one running),
+    other than the course of ``besides``. A course whose ordered sessions are all used and
+    ended is complete: it no longer counts (a new version would reopen it, and is refused while
+    another course is open)."""
+    from ketasafe.sessions.models import TreatmentSession
+    from ketasafe.sessions.state import ACTIVE, Status
+
+    root = besides.course_root_id if besides is not None else None
+    found = []
+    for order in signed_orders(patient):
+        if root is not None and order.course_root_id == root:
+            continue
+        sessions = TreatmentSession.objects.filter(
+            Q(order_id=order.course_root_id) | Q(order__root_id=order.course_root_id)
+        ).exclude(status=Status.CANCELLED)
+        used = sessions.count()
+        running = sessions.filter(status__in=[s.value for s in ACTIVE]).exists()
+        if used < order.sessions_ordered or running:
+            found.append(order)
+    return found
+
+
+def _refusals_audited(func: Any) -> Any:
+    """Audit a refused signing (OrderRefused, TreatmentNotAllowed) as ``refused``; a wrong
+    password is audited by the re-authentication itself."""
+    from functools import wraps
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except OrderRefused as exc:
+            patient = kwargs.get("patient")
+            audit.record("refused", actor=kwargs.get("actor"), request=kwargs.get("request"),
+                         patient=patient, object_type="protocols.TreatmentOrder",
+                         object_id=getattr(kwargs.get("supersedes"), "pk", "") or "",
+                         detail=f"{func.__name__}: {exc}"[:500])
+            raise
+
+    return wrapper
+
+
+@_refusals_audited
 def do_sign_order(*, actor: Any, patient: Patient, protocol_version: ProtocolVersion,
                   sessions_ordered: int, dose_parameters: dict[str, Any], password: str,
                   course_start: dt.date | None = None, phase: str = "", notes: str = "",
@@ -219,8 +263,8 @@ def do_sign_order(*, actor: Any, patient: Patient, protocol_version: ProtocolVer
         raise TreatmentNotAllowed(
             "Treatment is not allowed for this patient yet: "
             + "; ".join(p.message for p in gate.missing), gate.missing)
-    # The dose must compute now, from the dated weight, for the first and a later session.
-    on = at.date()
+    # The dose must compute now, from the weight dated on or before the clinic's today.
+    on = at.astimezone(clinic_tz()).date()
     try:
         first, measurement = preview_dose(patient=patient, version=protocol_version,
                                           dose_parameters=params, on=on, session_number=1)
@@ -232,6 +276,16 @@ def do_sign_order(*, actor: Any, patient: Patient, protocol_version: ProtocolVer
                "weight_measured_on": measurement.measured_on.isoformat() if measurement else None}
 
     with transaction.atomic():
+        # One course at a time per patient: two open courses could dose the patient twice in a
+        # day. Change the open course (a new version) or cancel it first.
+        Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk").first()
+        other = open_courses(patient, besides=supersedes)
+        if other:
+            o = other[0]
+            raise OrderRefused(
+                f"{patient} already has an open course: order {o.pk} v{o.version} "
+                f"({o.protocol_version.protocol_id}, {o.sessions_ordered} sessions). Change that "
+                "order (a new version) or cancel it before ordering a new course.")
         version = 1
         root = None
         if supersedes is not None:

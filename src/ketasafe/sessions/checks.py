@@ -8,9 +8,13 @@ results, so what the nurse sees is what the gate decides.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from django.core import signing
 from django.db.models import Q
 
 from ketasafe.accounts.access import has_capability
@@ -22,6 +26,7 @@ from ketasafe.outcomes.scales import score
 from ketasafe.protocols import services as protocol_services
 from ketasafe.protocols.course import check_session
 from ketasafe.protocols.definitions import ProtocolDefinition
+from ketasafe.protocols.dosing import DoseResult
 from ketasafe.protocols.exceptions import ProtocolError
 from ketasafe.protocols.models import TreatmentOrder
 
@@ -37,7 +42,7 @@ from .rules import (
     discharge_checks,
     overdue,
 )
-from .state import Status
+from .state import ACTIVE, DRUG_ON_BOARD, Status
 
 PREDOSE_KINDS = (VitalKind.SYSTOLIC, VitalKind.DIASTOLIC, VitalKind.HEART_RATE, VitalKind.SPO2)
 REMS_QUESTIONS = {
@@ -82,6 +87,87 @@ def previous_doses(session: TreatmentSession) -> list[dt.datetime]:
     """First-dose times of the course's other sessions in which drug was given."""
     return list(course_sessions(session).exclude(pk=session.pk)
                 .exclude(dosing_started_at=None).values_list("dosing_started_at", flat=True))
+
+
+def patient_session_problems(session: TreatmentSession, definition: ProtocolDefinition,
+                             at: dt.datetime) -> list[str]:
+    """Why this patient's OTHER sessions (any course) forbid dosing now: another session in
+    progress (checked in, or drug on board), or drug given within the protocol's minimum
+    interval. The course rules see only one course; this sees every session of the patient."""
+    others = (TreatmentSession.objects.filter(patient_id=session.patient_id)
+              .exclude(pk=session.pk).select_related("order__protocol_version"))
+    problems = []
+    in_progress = [s.value for s in ACTIVE if s != Status.SCHEDULED]
+    for other in others.filter(status__in=in_progress).order_by("scheduled_at"):
+        what = ("has drug on board" if Status(other.status) in DRUG_ON_BOARD
+                else "is in progress")
+        problems.append(f"session {other.session_number} of {other.order.protocol_version.protocol_id} "
+                        f"(#{other.pk}) {what} ({str(other.status).replace('_', ' ')}): end it first")
+    hours = definition.course.min_interval_hours
+    recent = (others.exclude(dosing_started_at=None)
+              .filter(dosing_started_at__gt=at - dt.timedelta(hours=hours), dosing_started_at__lte=at)
+              .order_by("-dosing_started_at").first())
+    if recent is not None and recent.dosing_started_at is not None:
+        ago = (at - recent.dosing_started_at).total_seconds() / 3600
+        local = recent.dosing_started_at.astimezone(clinic_tz())
+        problems.append(f"drug was given in session {recent.session_number} of "
+                        f"{recent.order.protocol_version.protocol_id} (#{recent.pk}) at "
+                        f"{local:%Y-%m-%d %H:%M}, {ago:.1f} h ago; {definition.id} needs at least "
+                        f"{hours} h between doses")
+    return problems
+
+
+@dataclass(frozen=True)
+class CurrentDose:
+    """The dose a session would be given now, and a fingerprint of everything it comes from
+    (the dose, the order version and the dated weight): the Start-dosing form carries it, so
+    a page built before the order or weight changed cannot give a dose the nurse never saw."""
+
+    result: DoseResult
+    order: TreatmentOrder
+    measurement_id: int | None
+
+    @property
+    def text(self) -> str:
+        return dose_text(self.result.as_dict())
+
+    @property
+    def fingerprint(self) -> str:
+        data = {"dose": self.result.as_dict(), "order": self.order.pk, "version": self.order.version,
+                "measurement": self.measurement_id}
+        raw = json.dumps(data, sort_keys=True, default=str)
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def token(self) -> str:
+        """For the form: the fingerprint with the dose text shown (signed, so it can be
+        quoted back in a refusal)."""
+        return signing.dumps({"fp": self.fingerprint, "text": self.text}, salt=_DOSE_SALT)
+
+
+_DOSE_SALT = "ketasafe.sessions.start-dosing-dose"
+
+
+def read_dose_token(token: str) -> tuple[str, str] | None:
+    """(fingerprint, dose text) from a Start-dosing form, or None when it was tampered with."""
+    try:
+        data = signing.loads(token, salt=_DOSE_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("fp"), str):
+        return None
+    return data["fp"], str(data.get("text", ""))
+
+
+def current_dose(session: TreatmentSession, at: dt.datetime) -> CurrentDose | None:
+    """The dose of this session at ``at`` (None when the course order was cancelled); raises
+    ProtocolError when it cannot be computed."""
+    order = order_for(session)
+    if order is None:
+        return None
+    on = clinic_date(at)
+    result = protocol_services.compute_order_dose(order, session_number=session.session_number, on=on)
+    measurement = protocol_services.dated_weight(session.patient, on)
+    return CurrentDose(result, order, measurement.pk if measurement is not None else None)
 
 
 def checklist_of(session: TreatmentSession) -> Checklist:
@@ -133,6 +219,11 @@ def precheck_results(session: TreatmentSession, at: dt.datetime) -> list[CheckRe
         "screening and consent are in order" if gate.allowed else
         "treatment not allowed: " + "; ".join(p.message for p in gate.missing))
 
+    problems = patient_session_problems(session, definition, at)
+    add("PATIENT-SESSIONS", not problems,
+        "no other session of this patient is in progress or within the minimum interval"
+        if not problems else "another session of this patient forbids dosing: " + "; ".join(problems))
+
     if order is None:
         add("ORDER-SIGNED", False, "the course order was cancelled: no signed order covers this session")
     else:
@@ -168,10 +259,26 @@ def precheck_results(session: TreatmentSession, at: dt.datetime) -> list[CheckRe
     add("VITALS-RECENT", not missing,
         f"pre-dose vitals recorded within the last {max_age} min" if not missing else
         f"pre-dose vitals within the last {max_age} min are missing: {', '.join(missing)}")
-    if VitalKind.SYSTOLIC in recent and VitalKind.DIASTOLIC in recent:
-        systolic = float(recent[VitalKind.SYSTOLIC].value or 0)
-        diastolic = float(recent[VitalKind.DIASTOLIC].value or 0)
-        results.extend(bp_checks(systolic, diastolic, age=patient.age_on(on), limits=bp_limits()))
+    if VitalKind.SYSTOLIC in recent or VitalKind.DIASTOLIC in recent:
+        # Judge the newest reading whose systolic and diastolic were taken together; a newer
+        # lone value means the BP now is unknown, so it blocks until a full BP is recorded.
+        paired = _bp_readings(session, at - dt.timedelta(minutes=max_age))
+        newest_single = max(o.observed_at for k, o in recent.items()
+                            if k in (VitalKind.SYSTOLIC, VitalKind.DIASTOLIC))
+        if paired and paired[-1][2] >= newest_single:
+            add("BP-PAIRED", True, "the newest BP has systolic and diastolic taken together")
+        else:
+            lone = ", ".join(f"{VitalKind(k).label} {float(o.value or 0):g} at "
+                             f"{o.observed_at.astimezone(clinic_tz()):%H:%M}"
+                             for k, o in sorted(recent.items())
+                             if k in (VitalKind.SYSTOLIC, VitalKind.DIASTOLIC)
+                             and o.observed_at == newest_single)
+            add("BP-PAIRED", False, f"the newest BP value ({lone}) was not taken with its pair: "
+                "record systolic and diastolic together")
+        if paired:
+            systolic, diastolic, taken = paired[-1]
+            results.extend(bp_checks(systolic, diastolic, age=patient.age_on(on), limits=bp_limits(),
+                                     basis=f"{systolic:g}/{diastolic:g}@{taken.isoformat()}"))
 
     checklist = checklist_of(session)
     if definition.kind == "esketamine":
@@ -192,9 +299,13 @@ def precheck_results(session: TreatmentSession, at: dt.datetime) -> list[CheckRe
         "concomitant-medicine questions answered" if not unanswered else
         "answer the concomitant-medicine questions: " + ", ".join(unanswered))
 
-    overridden = set(Override.objects.filter(session=session).values_list("check_code", flat=True))
-    return [CheckResult(r.code, r.passed, r.hard, r.message,
-                        overridden=(not r.passed and not r.hard and r.code in overridden))
+    # An override covers only the exact failed result it was given for (same code, message and
+    # basis, e.g. the same BP reading): a new reading needs a new override.
+    overridden = set(Override.objects.filter(session=session)
+                     .values_list("check_code", "check_message", "check_basis"))
+    return [CheckResult(r.code, r.passed, r.hard, r.message, basis=r.basis,
+                        overridden=(not r.passed and not r.hard
+                                    and (r.code, r.message[:300], r.basis) in overridden))
             for r in results]
 
 
@@ -296,8 +407,10 @@ def discharge_results(session: TreatmentSession, at: dt.datetime, *,
         kind=definition.kind, now=at, dosing_started_at=session.dosing_started_at,
         min_monitoring_min=definition.esketamine.min_monitoring_min if definition.esketamine else None,
         infusion_stopped_at=adm.stopped_at if adm is not None else None,
-        # IV (facts 2.5 gives no minimum): at least one post-infusion check interval.
-        min_after_infusion_min=definition.vitals.every_min_after_infusion,
+        # IV (facts 2.5 gives no minimum): the protocol's own discharge minimum, which a clinic
+        # may only raise (never the check interval: tighter checks must not shorten it).
+        min_after_infusion_min=(definition.iv.min_monitoring_after_infusion_min
+                                if definition.iv else None),
         aldrete_total=total, aldrete_ready=ready, last_bp=last, previous_bp=previous,
         age=session.patient.age_on(clinic_date(at)), limits=bp_limits(), last_moaas=moaas,
         responsible_adult_present=responsible_adult_present,

@@ -3,12 +3,14 @@ stale page is refused ("this session changed") rather than acting on what it no 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
+from ketasafe.lib.timeutil import clinic_today, clinic_tz
 from ketasafe.protocols.models import OrderStatus, TreatmentOrder
 
 from .models import CTCAE_GRADES, AdverseEventType, Chair, PregnancyTest
@@ -57,6 +59,22 @@ class ScheduleForm(forms.Form):
             lambda o: f"{o.patient.full_name} ({o.patient.mrn}): {o.protocol_version.protocol_id}, "
                       f"{o.sessions_ordered} sessions")
         _queryset(self, "prescriber_on_site", prescribers())
+
+    def clean_scheduled_at(self) -> dt.datetime:
+        """From yesterday (a session entered late) to two years ahead, in the clinic's days."""
+        value: dt.datetime = self.cleaned_data["scheduled_at"]
+        today = clinic_today()
+        first, last = today - dt.timedelta(days=1), today + dt.timedelta(days=SCHEDULE_DAYS_AHEAD)
+        try:
+            day = value.astimezone(clinic_tz()).date()
+        except OverflowError:
+            day = None
+        if day is None or not first <= day <= last:
+            raise forms.ValidationError(f"Choose a time from {first:%Y-%m-%d} to {last:%Y-%m-%d}.")
+        return value
+
+
+SCHEDULE_DAYS_AHEAD = 2 * 366
 
 
 class CheckInForm(StepForm):
@@ -130,6 +148,8 @@ class OverrideForm(StepForm):
 class StartDosingForm(StepForm):
     lot_number = forms.CharField(max_length=40)
     observing_prescriber = _StaffChoice(queryset=get_user_model().objects.none())
+    # The dose the page showed (checks.CurrentDose.token): refused if the dose changed since.
+    expected_dose = forms.CharField(widget=forms.HiddenInput, max_length=1000)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

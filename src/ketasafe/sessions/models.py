@@ -30,7 +30,7 @@ class TreatmentSession(models.Model):
     session_number = models.PositiveSmallIntegerField()  # 1-based within the course
     chair = models.ForeignKey(Chair, null=True, blank=True, on_delete=models.PROTECT, related_name="sessions")
     scheduled_at = models.DateTimeField()
-    # Assigned only by services.transition(); see state.TRANSITIONS.
+    # Assigned only by services._transition(); see state.TRANSITIONS.
     status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=Status.SCHEDULED.value,
                               db_index=True)
     prescriber_on_site = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
@@ -112,6 +112,9 @@ class Override(models.Model):
     session = models.ForeignKey(TreatmentSession, on_delete=models.PROTECT, related_name="overrides")
     check_code = models.CharField(max_length=40)
     check_message = models.CharField(max_length=300)  # what the check said when overridden
+    # What exactly was judged (CheckResult.basis, e.g. the BP reading and its time): the override
+    # covers only a result with the same code, message and basis.
+    check_basis = models.CharField(max_length=120, blank=True)
     reason = models.TextField()
     prescriber = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -12,7 +12,7 @@ from ketasafe.monitoring.models import VitalKind
 from ketasafe.monitoring.services import vitals_series
 
 from .checks import REMS_QUESTIONS, checklist_of, clinic_date
-from .models import AdverseEventType, Drug, MonitoringCheck, TreatmentSession
+from .models import AdverseEvent, AdverseEventType, Drug, MonitoringCheck, TreatmentSession
 from .state import TERMINAL, Status
 
 PMF_DAYS = 7  # facts 1.9: submit within 7 days of the session
@@ -125,3 +125,10 @@ def forms_due() -> QuerySet[TreatmentSession]:
                     pmf_submitted_at=None)
             .exclude(status=Status.CANCELLED)
             .select_related("patient", "administration").order_by("dosing_started_at"))
+
+
+def events_needing_note() -> QuerySet[AdverseEvent]:
+    """Grade 3+ adverse events still without the prescriber's note (any session, also ended
+    ones: an event recorded after discharge blocks nothing, so it must be listed)."""
+    return (AdverseEvent.objects.filter(grade__gte=3, prescriber_note="")
+            .select_related("session__patient", "recorded_by").order_by("occurred_at", "id"))

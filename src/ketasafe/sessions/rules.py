@@ -26,6 +26,9 @@ class CheckResult:
     hard: bool
     message: str
     overridden: bool = False  # a soft failure accepted by an audited two-clinician override
+    # What exactly was judged (e.g. "145/92@<time of the reading>"): an override covers only the
+    # result with the same code, message and basis, so any new reading needs a new override.
+    basis: str = ""
 
     @property
     def blocking(self) -> bool:
@@ -72,24 +75,29 @@ class BpLimits:
         return f"{limit}/{self.high_diastolic}"
 
 
-def bp_checks(systolic: float, diastolic: float, *, age: int, limits: BpLimits) -> list[CheckResult]:
-    """BP-CRISIS (hard) and BP-HIGH (soft: facts 1.4, a clinician-judgement threshold)."""
+def bp_checks(systolic: float, diastolic: float, *, age: int, limits: BpLimits,
+              basis: str = "") -> list[CheckResult]:
+    """BP-CRISIS (hard) and BP-HIGH (soft: facts 1.4, a clinician-judgement threshold) of one
+    paired reading; ``basis`` identifies that reading (see CheckResult.basis)."""
     bp = f"{systolic:g}/{diastolic:g} mmHg"
     if limits.is_crisis(systolic, diastolic):
         return [CheckResult("BP-CRISIS", False, True,
                             f"BP {bp} is in the crisis range (>= {limits.crisis_systolic}/"
-                            f"{limits.crisis_diastolic}): do not dose. This cannot be overridden.")]
+                            f"{limits.crisis_diastolic}): do not dose. This cannot be overridden.",
+                            basis=basis)]
     results = [CheckResult("BP-CRISIS", True, True,
                            f"BP {bp} is below the crisis range {limits.crisis_systolic}/"
-                           f"{limits.crisis_diastolic}")]
+                           f"{limits.crisis_diastolic}", basis=basis)]
     if limits.is_high(systolic, diastolic, age):
         results.append(CheckResult(
             "BP-HIGH", False, False,
             f"BP {bp} is above the pre-dose limit {limits.high_text(age)} (age {age}): a "
-            "prescriber must weigh the BP rise and override with a reason and a second clinician"))
+            "prescriber must weigh the BP rise and override with a reason and a second clinician",
+            basis=basis))
     else:
         results.append(CheckResult("BP-HIGH", True, False,
-                                   f"BP {bp} is within the pre-dose limit {limits.high_text(age)}"))
+                                   f"BP {bp} is within the pre-dose limit {limits.high_text(age)}",
+                                   basis=basis))
     return results
 
 

@@ -1,6 +1,6 @@
 """Every change to a treatment session (STYLE §2, §3).
 
-``transition`` is the only code that assigns ``TreatmentSession.status``: it checks the state
+``_transition`` is the only code that assigns ``TreatmentSession.status``: it checks the state
 table, locks the row (select_for_update), compares ``row_version`` when the caller names the
 version its form was built from, writes a SessionTransition and the audit entry, and bumps
 ``row_version``. The ``do_*`` functions evaluate their gate inside the same lock and transaction
@@ -26,6 +26,7 @@ from ketasafe import audit
 from ketasafe.accounts.access import has_capability
 from ketasafe.monitoring.services import VitalsInvalid, do_record_manual_vitals
 from ketasafe.outcomes.scales import score
+from ketasafe.patients.models import Patient
 from ketasafe.protocols import services as protocol_services
 from ketasafe.protocols.exceptions import ProtocolError
 from ketasafe.protocols.models import TreatmentOrder
@@ -44,6 +45,7 @@ from .exceptions import (
 from .models import (
     Administration,
     AdverseEvent,
+    AdverseEventType,
     Chair,
     Checklist,
     DeviceDose,
@@ -63,6 +65,9 @@ F_ = TypeVar("F_", bound=Callable[..., Any])
 # A time entered for something that already happened may be at most this far in the future
 # (clock drift between a tablet and the server), never more.
 FUTURE_TOLERANCE = dt.timedelta(minutes=1)
+# An adverse event may have begun shortly before check-in (noticed in the waiting room), never
+# earlier: older events belong to the patient's history, not to this session.
+AE_BEFORE_CHECK_IN = dt.timedelta(minutes=60)
 END_KINDS = {"cancel": Status.CANCELLED, "abort": Status.ABORTED, "ama": Status.ABORTED}
 
 
@@ -95,9 +100,14 @@ def _require(actor: Any, capability: str, what: str) -> None:
 
 
 def _lock(session: TreatmentSession, expected_row_version: int | None) -> TreatmentSession:
+    """Lock the session row and then its patient's row (always in that order). The patient
+    lock serialises actions on different sessions of one patient, so the checks across them
+    (another session in progress, a dose within the minimum interval) cannot race on
+    PostgreSQL. Raises StaleSession when the form's row_version is not the current one."""
     locked = (TreatmentSession.objects.select_for_update()
               .select_related("patient", "order", "order__protocol_version")
               .get(pk=session.pk))
+    Patient.objects.select_for_update().filter(pk=locked.patient_id).values_list("pk").first()
     if expected_row_version is not None and locked.row_version != expected_row_version:
         raise StaleSession()
     return locked
@@ -134,11 +144,15 @@ def _not_future(at: dt.datetime, clock: dt.datetime, what: str) -> None:
 # --- the one enforcing function -----------------------------------------------------------------
 
 @_refusals_audited
-def transition(session: TreatmentSession, to: Status | str, *, actor: Any, reason: str = "",
+def _transition(session: TreatmentSession, to: Status | str, *, actor: Any, reason: str = "",
                expected_row_version: int | None = None, request: HttpRequest | None = None,
                at: dt.datetime | None = None,
                changes: Mapping[str, Any] | None = None) -> TreatmentSession:
     """Move ``session`` to ``to`` if TRANSITIONS allows it (see the docstring of the module).
+
+    Internal: it checks only the state table, not the step's gate (pre-checks, dosing,
+    discharge). Views and other apps call the ``do_*`` functions, which run their gate inside
+    the same lock and then call this; nothing outside this module may call it.
 
     ``changes`` are other fields set in the same write (timestamps of the step). Raises
     InvalidTransition, or StaleSession when ``expected_row_version`` is not the current one.
@@ -220,8 +234,17 @@ def do_check_in(*, actor: Any, session: TreatmentSession, chair: Chair | None = 
                 .exclude(pk=locked.pk).first())
         if busy is not None:
             raise ChairBusy(f"{chair.name} is in use by another session ({_status_name(busy.status)}).")
+        elsewhere = (TreatmentSession.objects.filter(patient_id=locked.patient_id)
+                     .exclude(pk=locked.pk)
+                     .filter(status__in=[s.value for s in ACTIVE if s != Status.SCHEDULED])
+                     .select_related("chair").first())
+        if elsewhere is not None:
+            where = f" in {elsewhere.chair.name}" if elsewhere.chair else ""
+            raise StepRefused(f"This patient already has a session in progress{where} "
+                              f"(session {elsewhere.session_number}, "
+                              f"{_status_name(elsewhere.status)}): end it before checking in again.")
         number = len(checks.previous_doses(locked)) + 1
-        locked = transition(locked, Status.CHECKED_IN, actor=actor, request=request, at=at,
+        locked = _transition(locked, Status.CHECKED_IN, actor=actor, request=request, at=at,
                             changes={"checked_in_at": at, "chair": chair, "session_number": number})
         Checklist.objects.get_or_create(session=locked)
     _sync(session, locked)
@@ -346,7 +369,7 @@ def do_pass_prechecks(*, actor: Any, session: TreatmentSession,
         results = checks.precheck_results(locked, at)
         if blocking(results):
             raise GateRefused("Pre-checks not passed.", results)
-        locked = transition(locked, Status.PRE_CHECKS_PASSED, actor=actor, request=request, at=at,
+        locked = _transition(locked, Status.PRE_CHECKS_PASSED, actor=actor, request=request, at=at,
                             changes={"precheck_results": [r.as_dict() for r in results]})
     _sync(session, locked)
     return locked
@@ -376,7 +399,10 @@ def do_override(*, actor: Any, session: TreatmentSession, check_code: str, reaso
         raise OverrideRefused(f"{confirmer.get_username()} may not confirm overrides.")
     with transaction.atomic():
         locked = _lock(session, expected_row_version)
-        _expect_status(locked, Status.CHECKED_IN, action="override a pre-check")
+        # Also after the pre-checks passed: a new reading there can fail a check again, and the
+        # earlier override does not cover it.
+        _expect_status(locked, Status.CHECKED_IN, Status.PRE_CHECKS_PASSED,
+                       action="override a pre-check")
         results = {r.code: r for r in checks.precheck_results(locked, at)}
         result = results.get(check_code)
         if result is None:
@@ -389,11 +415,13 @@ def do_override(*, actor: Any, session: TreatmentSession, check_code: str, reaso
         if result.overridden:
             raise OverrideRefused(f"{check_code} is already overridden.")
         override = Override.objects.create(session=locked, check_code=check_code,
-                                           check_message=result.message[:300], reason=reason,
+                                           check_message=result.message[:300],
+                                           check_basis=result.basis[:120], reason=reason,
                                            prescriber=actor, confirmed_by=confirmer, at=at)
         _bump(locked)
         audit.record("create", actor=actor, request=request, patient=locked.patient, obj=override,
                      after={"check": check_code, "check_message": result.message,
+                            "check_basis": result.basis,
                             "reason": reason, "prescriber": actor.get_username(),
                             "confirmed_by": confirmer.get_username()},
                      detail=f"pre-check override {check_code}, confirmed by "
@@ -407,11 +435,15 @@ def do_override(*, actor: Any, session: TreatmentSession, check_code: str, reaso
 @_refusals_audited
 def do_start_dosing(*, actor: Any, session: TreatmentSession, lot_number: str,
                     observing_prescriber: Any, expected_row_version: int | None = None,
-                    request: HttpRequest | None = None,
+                    expected_dose: str | None = None, request: HttpRequest | None = None,
                     at: dt.datetime | None = None) -> Administration:
     """pre_checks_passed -> dosing. The pre-checks are run again now (vitals age, consent may
     have changed), the dose is computed from the order and the dated weight (never typed), and
-    the administration record starts: esketamine device 1 or the IV infusion at ``at``."""
+    the administration record starts: esketamine device 1 or the IV infusion at ``at``.
+
+    ``expected_dose`` is the dose token the Start-dosing form was built with
+    (``checks.CurrentDose.token``; the page always sends it): when the dose computed now differs
+    (a new order version, a new weight) nothing is given and StaleSession names both doses."""
     _require(actor, "run_sessions", "administer")
     at = at or now()
     lot_number = (lot_number or "").strip()
@@ -425,14 +457,23 @@ def do_start_dosing(*, actor: Any, session: TreatmentSession, lot_number: str,
         results = checks.precheck_results(locked, at)
         if blocking(results):
             raise GateRefused("The pre-checks no longer pass, so dosing cannot start.", results)
-        order = checks.order_for(locked)
-        assert order is not None  # ORDER-SIGNED passed
         try:
-            dose = protocol_services.compute_order_dose(order, session_number=locked.session_number,
-                                                        on=checks.clinic_date(at))
+            current = checks.current_dose(locked, at)
         except ProtocolError as exc:  # pragma: no cover - DOSE passed just above
             raise StepRefused(f"The dose cannot be computed: {exc}") from None
-        d = dose.as_dict()
+        assert current is not None  # ORDER-SIGNED passed
+        if expected_dose is not None:
+            shown = checks.read_dose_token(expected_dose)
+            if shown is None:
+                raise StaleSession("The dose on the page could not be verified: nothing was "
+                                   "given. Reload the page and check the dose.")
+            if shown[0] != current.fingerprint:
+                raise StaleSession(
+                    f"The computed dose changed from {shown[1]} to {current.text} since the page "
+                    "was loaded (a new order version or weight). Nothing was given: check the "
+                    "new dose and start again.")
+        order = current.order
+        d = current.result.as_dict()
         measurement = protocol_services.dated_weight(locked.patient, checks.clinic_date(at))
         esk = "devices" in d
         adm = Administration.objects.create(
@@ -455,7 +496,7 @@ def do_start_dosing(*, actor: Any, session: TreatmentSession, lot_number: str,
         audit.record("create", actor=actor, request=request, patient=locked.patient, obj=adm,
                      after={"drug": adm.drug, "lot": lot_number, "dose": d,
                             "observing_prescriber": observing_prescriber.get_username()})
-        locked = transition(locked, Status.DOSING, actor=actor, request=request, at=at,
+        locked = _transition(locked, Status.DOSING, actor=actor, request=request, at=at,
                             changes={"dosing_started_at": at})
     _sync(session, locked)
     return adm
@@ -561,7 +602,10 @@ def do_finish_dosing(*, actor: Any, session: TreatmentSession, reason: str = "",
                 raise StepRefused(f"The infusion has about {left} min to run: stopping early "
                                   "needs a reason.")
         Administration.objects.filter(pk=adm.pk).update(stopped_at=stopped)
-        locked = transition(locked, Status.MONITORING, actor=actor, reason=reason.strip(),
+        audit.record("update", actor=actor, request=request, patient=locked.patient, obj=adm,
+                     before={"stopped_at": adm.stopped_at}, after={"stopped_at": stopped},
+                     detail="dosing finished" + (f": {reason.strip()}" if reason.strip() else ""))
+        locked = _transition(locked, Status.MONITORING, actor=actor, reason=reason.strip(),
                             request=request, at=at)
     _sync(session, locked)
     return locked
@@ -584,7 +628,7 @@ def do_begin_recovery(*, actor: Any, session: TreatmentSession,
                     session=locked, code=checkpoint.code).exists():
                 raise StepRefused(f"Record the {checkpoint.code} check ({checkpoint.minutes_after_dose} "
                                   "min after the first dose) before recovery.")
-        locked = transition(locked, Status.RECOVERY, actor=actor, request=request, at=at)
+        locked = _transition(locked, Status.RECOVERY, actor=actor, request=request, at=at)
     _sync(session, locked)
     return locked
 
@@ -621,7 +665,7 @@ def do_discharge(*, actor: Any, session: TreatmentSession, aldrete_answers: Sequ
             assessed_by=actor, assessed_at=at)
         audit.record("create", actor=actor, request=request, patient=locked.patient, obj=assessment,
                      after={"aldrete_total": total, "ready_to_leave_min": ready_to_leave_min})
-        locked = transition(locked, Status.DISCHARGED, actor=actor, request=request, at=at,
+        locked = _transition(locked, Status.DISCHARGED, actor=actor, request=request, at=at,
                             changes={"discharged_at": at, "ended_at": at, "end_kind": "discharged"})
     _sync(session, locked)
     return locked
@@ -653,7 +697,10 @@ def do_end(*, actor: Any, session: TreatmentSession, kind: str, reason: str,
         adm = Administration.objects.filter(session=locked, stopped_at=None).first()
         if adm is not None and target == Status.ABORTED and adm.drug == Drug.KETAMINE:
             Administration.objects.filter(pk=adm.pk).update(stopped_at=at)
-        locked = transition(locked, target, actor=actor, reason=reason, request=request, at=at,
+            audit.record("update", actor=actor, request=request, patient=locked.patient, obj=adm,
+                         before={"stopped_at": None}, after={"stopped_at": at},
+                         detail=f"infusion stopped: session {kind}: {reason}"[:500])
+        locked = _transition(locked, target, actor=actor, reason=reason, request=request, at=at,
                             changes={"ended_at": at, "end_kind": kind, "end_reason": reason})
     _sync(session, locked)
     return locked
@@ -672,7 +719,14 @@ def do_record_adverse_event(*, actor: Any, session: TreatmentSession, type: str,
     adds the note (do_add_prescriber_note)."""
     _require(actor, "run_sessions", "record adverse events")
     at = at or now()
-    if not 1 <= int(grade) <= 5:
+    if type not in AdverseEventType.values:
+        raise StepRefused(f"Unknown adverse event type {type!r}: choose one of "
+                          f"{', '.join(AdverseEventType.values)}.")
+    try:
+        grade = int(grade)
+    except (TypeError, ValueError):
+        raise StepRefused("The CTCAE grade is 1 to 5.") from None
+    if not 1 <= grade <= 5:
         raise StepRefused("The CTCAE grade is 1 to 5.")
     if not (action_taken or "").strip() or not (outcome or "").strip():
         raise StepRefused("Record the action taken and the outcome.")
@@ -687,6 +741,9 @@ def do_record_adverse_event(*, actor: Any, session: TreatmentSession, type: str,
         if Status(locked.status) in (Status.SCHEDULED, Status.CANCELLED):
             raise InvalidTransition("Adverse events are recorded for sessions that started.")
         _not_future(occurred_at, at, "The time of an adverse event")
+        if locked.checked_in_at is None or occurred_at < locked.checked_in_at - AE_BEFORE_CHECK_IN:
+            raise StepRefused("An adverse event of this session cannot be timed more than an hour "
+                              "before check-in.")
         event = AdverseEvent.objects.create(
             session=locked, type=type, description=(description or "")[:300], grade=int(grade),
             occurred_at=occurred_at, action_taken=action_taken.strip(), outcome=outcome.strip()[:200],

@@ -19,12 +19,11 @@ from ketasafe import audit
 from ketasafe.accounts.access import capability_required, has_capability
 from ketasafe.lib.timeutil import clinic_today, clinic_tz
 from ketasafe.monitoring.services import vitals_series
-from ketasafe.protocols import services as protocol_services
 from ketasafe.protocols.exceptions import ProtocolError
 
 from . import checks, records, services
 from .access import get_session_for
-from .exceptions import GateRefused, ReauthFailed, SessionRefused
+from .exceptions import GateRefused, ReauthFailed, SessionRefused, StaleSession
 from .forms import (
     AdverseEventForm,
     CheckForm,
@@ -47,13 +46,25 @@ from .state import ACTIVE, DRUG_ON_BOARD, Status
 
 # --- lists --------------------------------------------------------------------------------------
 
+# The day list shows days at most this far from today (other days overflow the date range).
+DAY_LIST_RANGE_DAYS = 100 * 366
+
+
 @capability_required("run_sessions")
 def today(request: HttpRequest) -> HttpResponse:
     """The day's sessions (clinic time zone) and any session still in progress."""
-    try:
-        day = dt.date.fromisoformat(request.GET["day"]) if request.GET.get("day") else clinic_today()
-    except ValueError:
-        day = clinic_today()
+    day = clinic_today()
+    asked = request.GET.get("day", "")
+    if asked:
+        try:
+            wanted = dt.date.fromisoformat(asked)
+        except ValueError:
+            messages.warning(request, f"{asked[:20]!r} is not a date (YYYY-MM-DD): showing today.")
+        else:
+            if abs((wanted - day).days) <= DAY_LIST_RANGE_DAYS:
+                day = wanted
+            else:
+                messages.warning(request, f"{wanted:%Y-%m-%d} is out of range: showing today.")
     start = dt.datetime.combine(day, dt.time.min, tzinfo=clinic_tz())
     end = start + dt.timedelta(days=1)
     in_progress = [s for s in Status if s in ACTIVE and s != Status.SCHEDULED]
@@ -100,7 +111,7 @@ def forms_due(request: HttpRequest) -> HttpResponse:
     rows = [(s, records.pmf_deadline(s)) for s in records.forms_due()]
     return render(request, "sessions/forms_due.html", {
         "rows": [(s, d, d is not None and d < today_, d is not None and d == today_) for s, d in rows],
-        "today": today_})
+        "events": list(records.events_needing_note()), "today": today_})
 
 
 @capability_required("run_sessions")
@@ -122,7 +133,7 @@ def _chart_url(session: TreatmentSession) -> str | None:
         return None
 
 
-def _forms(session: TreatmentSession, bound: dict[str, Any]) -> dict[str, Any]:
+def _forms(session: TreatmentSession, bound: dict[str, Any], *, dose_token: str = "") -> dict[str, Any]:
     rv: dict[str, Any] = {"row_version": session.row_version}
     checklist = Checklist.objects.filter(session=session).first()
     checklist_initial: dict[str, Any] = dict(rv)
@@ -138,7 +149,8 @@ def _forms(session: TreatmentSession, bound: dict[str, Any]) -> dict[str, Any]:
         "checklist": ChecklistForm(initial=checklist_initial),
         "check": CheckForm(initial={**rv, "code": checks.next_check_code(schedule)}),
         "prechecks": StepForm(initial=rv),
-        "start_dosing": StartDosingForm(initial={**rv, "observing_prescriber": session.prescriber_on_site_id}),
+        "start_dosing": StartDosingForm(initial={**rv, "observing_prescriber": session.prescriber_on_site_id,
+                                                 "expected_dose": dose_token}),
         "device": DeviceForm(initial=rv),
         "rate": RateForm(initial=rv),
         "finish_dosing": FinishForm(initial=rv),
@@ -160,15 +172,17 @@ def _render(request: HttpRequest, session: TreatmentSession, *, status: int = 20
     definition = checks.definition_of(session)
     order = checks.order_for(session)
     st = Status(session.status)
-    dose_text, dose_error = "", ""
+    dose_text, dose_error, dose_token = "", "", ""
     if order is not None and st in (Status.SCHEDULED, Status.CHECKED_IN, Status.PRE_CHECKS_PASSED):
         try:
-            dose = protocol_services.compute_order_dose(order, session_number=session.session_number,
-                                                        on=checks.clinic_date(now))
-            dose_text = checks.dose_text(dose.as_dict())
+            current = checks.current_dose(session, now)
         except ProtocolError as exc:
             dose_error = str(exc)
-    prechecks = (checks.precheck_results(session, now) if st == Status.CHECKED_IN else [])
+        else:
+            if current is not None:
+                dose_text, dose_token = current.text, current.token()
+    prechecks = (checks.precheck_results(session, now)
+                 if st in (Status.CHECKED_IN, Status.PRE_CHECKS_PASSED) else [])
     adm = getattr(session, "administration", None)
     devices = list(adm.devices.all()) if adm is not None else []
     next_device_at = None
@@ -193,7 +207,8 @@ def _render(request: HttpRequest, session: TreatmentSession, *, status: int = 20
         "drug_on_board": st in DRUG_ON_BOARD, "active": st in ACTIVE,
         "can_override": has_capability(request.user, "override_precheck"),
         "is_prescriber": has_capability(request.user, "order_treatment"),
-        "error": error, "failed": failed or [], "forms": _forms(session, bound or {}),
+        "error": error, "failed": failed or [],
+        "forms": _forms(session, bound or {}, dose_token=dose_token),
         "override_form": bound.get("override") if bound else None,
         "pmf_due": records.pmf_deadline(session) if adm is not None and adm.drug == "esketamine" else None,
     }, status=status)
@@ -256,7 +271,8 @@ def _override(request: HttpRequest, s: TreatmentSession, d: dict[str, Any]) -> s
 def _start(request: HttpRequest, s: TreatmentSession, d: dict[str, Any]) -> str:
     services.do_start_dosing(actor=request.user, session=s, lot_number=d["lot_number"],
                              observing_prescriber=d["observing_prescriber"],
-                             expected_row_version=_rv(d), request=request)
+                             expected_row_version=_rv(d), expected_dose=d["expected_dose"],
+                             request=request)
     return "Dosing started."
 
 
@@ -361,6 +377,10 @@ def step(request: HttpRequest, session_id: int, name: str) -> HttpResponse:
                        bound={name: form})
     except ReauthFailed as exc:
         return _render(request, session, status=403, error=str(exc), bound={name: form})
+    except StaleSession as exc:
+        # Fresh forms: the page now shows the session (and dose) as it is, so a second submit
+        # acts on what the nurse sees, never on the stale version.
+        return _render(request, session, status=409, error=exc.message)
     except SessionRefused as exc:
         return _render(request, session, status=409, error=exc.message, bound={name: form})
     messages.success(request, message)

@@ -238,3 +238,18 @@ def test_malformed_changes_are_refused(changes: dict[str, object], message: str)
 def test_a_clinic_version_needs_a_label() -> None:
     with pytest.raises(ProtocolLimitError, match="version label"):
         DEP.derive("  ", mg_per_kg_max="0.6")
+
+
+# --- the IV discharge minimum ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", [DEP, CRPS], ids=["depression", "crps"])
+def test_iv_discharge_minimum_is_its_own_setting_a_clinic_may_only_raise(protocol: ProtocolDefinition) -> None:
+    assert protocol.iv is not None and protocol.iv.min_monitoring_after_infusion_min == 15
+    raised = protocol.derive("clinic", min_monitoring_after_infusion_min=30)
+    assert raised.iv is not None and raised.iv.min_monitoring_after_infusion_min == 30
+    with pytest.raises(ProtocolLimitError, match="min_monitoring_after_infusion_min 10 is below the shipped limit 15"):
+        protocol.derive("clinic", min_monitoring_after_infusion_min=10)
+    # tightening the check interval leaves the discharge minimum where it was
+    tighter = protocol.derive("clinic", every_min_after_infusion=5)
+    assert tighter.iv is not None and tighter.iv.min_monitoring_after_infusion_min == 15

@@ -129,3 +129,88 @@ def test_cancel_needs_reason_and_password(gate, team, patient):
                              password=TEST_PASSWORD)
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELLED and services.current_version(order) is None
+
+
+# --- one open course per patient ---------------------------------------------------------
+
+
+def test_a_second_course_is_refused_while_one_is_open(gate, team, patient):
+    """Two open courses could dose the patient twice in one day: change or cancel first."""
+    first = _sign(patient, team["prescriber"], protocol="esketamine-trd")
+    for protocol in ("esketamine-trd", "iv-ketamine-depression"):
+        with pytest.raises(OrderRefused, match=f"open course: order {first.pk} v1"):
+            _sign(patient, team["prescriber"], protocol=protocol)
+    assert TreatmentOrder.objects.count() == 1
+    # Changing the open course is a new version of it, not a second course.
+    v2 = _sign(patient, team["prescriber"], protocol="esketamine-trd", supersedes=first,
+               sessions_ordered=10)
+    services.do_cancel_order(actor=team["prescriber"], order=v2, reason="switching to IV",
+                             password=TEST_PASSWORD)
+    assert _sign(patient, team["prescriber"]).status == OrderStatus.SIGNED
+
+
+def test_a_completed_course_does_not_block_a_new_one_but_cannot_be_reopened_beside_it(
+        gate, team, patient, now):
+    from ketasafe.sessions.state import Status
+    from ketasafe.sessions.tests import helpers
+
+    done = _sign(patient, team["prescriber"], protocol="esketamine-trd", sessions_ordered=1,
+                 course_start=(now - dt.timedelta(days=3)).date(), at=now - dt.timedelta(days=2))
+    session = helpers.schedule(done, team["nurse"], now - dt.timedelta(days=2),
+                               prescriber=team["prescriber"])
+    helpers.walk(session, Status.DOSING, nurse=team["nurse"], prescriber=team["prescriber"],
+                 dose_at=now - dt.timedelta(days=2))
+    with pytest.raises(OrderRefused, match="open course"):  # its session is still running
+        _sign(patient, team["prescriber"], protocol="esketamine-trd")
+    from ketasafe.sessions import services as session_services
+
+    session_services.do_end(actor=team["nurse"], session=session, kind="abort", reason="test",
+                            at=now - dt.timedelta(days=2) + dt.timedelta(minutes=5))
+    new = _sign(patient, team["prescriber"], protocol="esketamine-trd")
+    with pytest.raises(OrderRefused, match=f"open course: order {new.pk}"):
+        _sign(patient, team["prescriber"], protocol="esketamine-trd", supersedes=done,
+              sessions_ordered=4)
+
+
+def test_refused_signings_are_audited_as_refused(gate, team, patient):
+    from ketasafe.audit.models import AuditEntry
+
+    _sign(patient, team["prescriber"])
+    with pytest.raises(OrderRefused):
+        _sign(patient, team["prescriber"])
+    with pytest.raises(OrderRefused):
+        _sign(patient, team["nurse"])
+    refused = AuditEntry.objects.filter(action="refused", object_type="protocols.TreatmentOrder")
+    assert refused.count() == 2
+    assert {e.patient_id for e in refused} == {patient.pk}
+    assert any("open course" in e.detail for e in refused)
+
+
+def test_signing_uses_the_clinic_date_for_the_dated_weight(gate, team, make_patient, settings):
+    """At 03:00 UTC on 10 March it is still 9 March in New York: a weight dated 10 March is
+    not yet measured in the clinic's terms."""
+    settings.CLINIC_TIME_ZONE = "America/New_York"
+    at = dt.datetime(2026, 3, 10, 3, 0, tzinfo=dt.UTC)
+    patient = make_patient(weight_kg=None)
+    patient.measurements.create(measured_on=dt.date(2026, 3, 10), weight_kg=80,
+                                recorded_by=team["nurse"])
+    with pytest.raises(OrderRefused, match="--weight-kg is required"):
+        _sign(patient, team["prescriber"], at=at)
+    patient.measurements.create(measured_on=dt.date(2026, 3, 9), weight_kg=70,
+                                recorded_by=team["nurse"])
+    order = _sign(patient, team["prescriber"], at=at)
+    assert order.signed_dose_preview["weight_measured_on"] == "2026-03-09"
+    assert order.course_start == dt.date(2026, 3, 9)
+
+
+def test_order_page_refuses_when_treatment_not_allowed(gate, team, patient):
+    from django.test import Client
+
+    gate.deny()
+    client = Client()
+    client.force_login(team["prescriber"])
+    response = client.post(f"/protocols/orders/new/{patient.pk}/", {
+        "protocol_version": version("esketamine-trd").pk, "sessions_ordered": 8,
+        "action": "sign", "password": TEST_PASSWORD})
+    assert response.status_code == 409 and "no signed consent" in response.content.decode()
+    assert not TreatmentOrder.objects.exists()

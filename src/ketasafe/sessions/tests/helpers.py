@@ -114,6 +114,17 @@ def walk(session: TreatmentSession, to: Status, *, nurse: Any, prescriber: Any,
     return session
 
 
+def dose_token(session: TreatmentSession, at: dt.datetime | None = None) -> str:
+    """The Start-dosing form's dose token, as the session page renders it at ``at``."""
+    from django.utils import timezone
+
+    from ketasafe.sessions import checks
+
+    current = checks.current_dose(session, at or timezone.now())
+    assert current is not None
+    return current.token()
+
+
 def final_check(session: TreatmentSession, nurse: Any, at: dt.datetime, *,
                 systolic: int = 124, diastolic: int = 80, moaas: int = 5) -> None:
     services.do_record_check(actor=nurse, session=session, code="before-discharge",

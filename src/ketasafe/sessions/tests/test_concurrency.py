@@ -18,11 +18,11 @@ pytestmark = pytest.mark.django_db
 
 def test_second_transition_with_the_same_row_version_is_refused(esk_session, team):
     seen = esk_session.row_version
-    services.transition(TreatmentSession.objects.get(pk=esk_session.pk), Status.CHECKED_IN,
+    services._transition(TreatmentSession.objects.get(pk=esk_session.pk), Status.CHECKED_IN,
                         actor=team["nurse"], expected_row_version=seen)
     other_nurse_copy = TreatmentSession.objects.get(pk=esk_session.pk)
     with pytest.raises(StaleSession) as exc:
-        services.transition(other_nurse_copy, Status.CANCELLED, actor=team["nurse2"],
+        services._transition(other_nurse_copy, Status.CANCELLED, actor=team["nurse2"],
                             expected_row_version=seen, reason="double click")
     assert "this session changed" in str(exc.value).lower()
     assert TreatmentSession.objects.get(pk=esk_session.pk).status == Status.CHECKED_IN

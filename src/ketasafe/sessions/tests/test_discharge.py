@@ -137,3 +137,65 @@ def test_cancel_after_dosing_is_refused_and_reason_is_required(esk_session, team
         services.do_end(actor=team["nurse"], session=esk_session, kind="cancel", reason="x", at=now)
     with pytest.raises(StepRefused):
         services.do_end(actor=team["nurse"], session=esk_session, kind="abort", reason=" ", at=now)
+
+
+def _iv_version_order(team, patient, now, make_staff, changes):
+    from ketasafe.conftest import TEST_PASSWORD
+    from ketasafe.protocols import services as protocol_services
+
+    admin = make_staff("clinic_admin")
+    version = protocol_services.do_create_protocol_version(
+        actor=admin, protocol_id="iv-ketamine-depression", label="clinic", changes=changes)
+    return protocol_services.do_sign_order(
+        actor=team["prescriber"], patient=patient, protocol_version=version, sessions_ordered=4,
+        dose_parameters={}, password=TEST_PASSWORD, course_start=(now - dt.timedelta(days=2)).date(),
+        at=now - dt.timedelta(days=1))
+
+
+def _iv_recovering(order, team, now, stopped_min_ago):
+    from decimal import Decimal
+
+    from . import helpers
+
+    session = helpers.schedule(order, team["nurse"], now - dt.timedelta(hours=1),
+                               prescriber=team["prescriber"])
+    walk(session, Status.MONITORING, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now - dt.timedelta(minutes=40 + stopped_min_ago))
+    services.do_record_check(actor=team["nurse"], session=session, code="after",
+                             vitals={"systolic": Decimal(120), "diastolic": Decimal(80)}, moaas=5,
+                             at=now - dt.timedelta(minutes=1))
+    services.do_begin_recovery(actor=team["nurse"], session=session, at=now - dt.timedelta(minutes=1))
+    final_check(session, team["nurse"], now - dt.timedelta(minutes=1))
+    return session
+
+
+def test_tighter_iv_checks_do_not_shorten_the_discharge_minimum(team, patient, now, make_staff, gate):
+    """A clinic checking every minute after the infusion still waits 15 min to discharge."""
+    order = _iv_version_order(team, patient, now, make_staff, {"every_min_after_infusion": 1})
+    session = _iv_recovering(order, team, now, stopped_min_ago=2)
+    with pytest.raises(GateRefused) as exc:
+        _discharge(session, team, now)
+    assert "at least 15 min are required" in str(exc.value)
+    _discharge(session, team, now + dt.timedelta(minutes=13))
+    assert TreatmentSession.objects.get(pk=session.pk).status == Status.DISCHARGED
+
+
+def test_a_clinic_may_raise_the_iv_discharge_minimum(team, patient, now, make_staff, gate):
+    order = _iv_version_order(team, patient, now, make_staff,
+                              {"min_monitoring_after_infusion_min": 30})
+    session = _iv_recovering(order, team, now, stopped_min_ago=20)
+    with pytest.raises(GateRefused, match="at least 30 min are required"):
+        _discharge(session, team, now)
+
+
+def test_posting_discharge_with_aldrete_below_9_is_refused(esk_session, team, now, login):
+    _recovering(esk_session, team, now, 130)
+    esk_session.refresh_from_db()
+    response = login(team["nurse"]).post(f"/sessions/{esk_session.pk}/step/discharge/", {
+        "row_version": esk_session.row_version, "activity": 2, "respiration": 2, "circulation": 2,
+        "consciousness": 1, "oxygen": 1, "responsible_adult_present": "on",
+        "driving_instructions_given": "on"})
+    assert response.status_code == 409
+    assert "ALDRETE: modified Aldrete score 8" in response.content.decode()
+    assert TreatmentSession.objects.get(pk=esk_session.pk).status == Status.RECOVERY
+    assert not DischargeAssessment.objects.exists()

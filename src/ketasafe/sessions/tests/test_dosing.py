@@ -4,16 +4,20 @@ apart, infusions stopped early only with a reason."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
 
-from ketasafe.sessions import services
+from ketasafe.audit.models import AuditEntry
+from ketasafe.conftest import TEST_PASSWORD
+from ketasafe.protocols import services as protocol_services
+from ketasafe.sessions import checks, services
 from ketasafe.sessions.exceptions import GateRefused, InvalidTransition, StepRefused
 from ketasafe.sessions.models import Administration, DeviceDose, TreatmentSession
 from ketasafe.sessions.state import Status
 
-from .helpers import walk
+from .helpers import dose_token, walk
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +27,7 @@ def test_post_to_the_dose_step_while_prechecks_failed_is_refused(esk_session, te
     esk_session.refresh_from_db()
     response = login(team["nurse"]).post(f"/sessions/{esk_session.pk}/step/start_dosing/", {
         "row_version": esk_session.row_version, "lot_number": "LOT9",
-        "observing_prescriber": team["prescriber"].pk})
+        "observing_prescriber": team["prescriber"].pk, "expected_dose": dose_token(esk_session)})
     assert response.status_code == 409
     assert "needs it to be pre checks passed" in response.content.decode()
     assert TreatmentSession.objects.get(pk=esk_session.pk).status == Status.CHECKED_IN
@@ -49,7 +53,8 @@ def test_the_dose_is_computed_from_the_order_and_dated_weight(iv_session, team, 
     # A typed dose in the POST is not a field of the form: it cannot change anything.
     response = login(team["nurse"]).post(f"/sessions/{iv_session.pk}/step/start_dosing/", {
         "row_version": iv_session.row_version, "lot_number": "KET-77",
-        "observing_prescriber": team["prescriber"].pk, "dose_mg": "400"})
+        "observing_prescriber": team["prescriber"].pk, "dose_mg": "400",
+        "expected_dose": dose_token(iv_session)})
     assert response.status_code == 302
     adm = Administration.objects.get(session=iv_session)
     # 80 kg x 0.5 mg/kg = 40.0 mg = 4.00 mL of 10 mg/mL in 100 mL over 40 min = 150 mL/h
@@ -127,3 +132,99 @@ def test_recovery_needs_the_40_minute_esketamine_check(esk_session, team, now):
          dose_at=now - dt.timedelta(minutes=50))
     with pytest.raises(StepRefused, match="post-dose"):
         services.do_begin_recovery(actor=team["nurse"], session=esk_session, at=now)
+
+
+# --- the dose the page showed is the dose given --------------------------------------------
+
+
+def _start_dosing_form(client, session):
+    """The hidden fields of the Start-dosing form as the page renders them."""
+    import re
+
+    page = client.get(f"/sessions/{session.pk}/").content.decode()
+    form = page[page.index('id="step-start_dosing"'):]
+    token = re.search(r'name="expected_dose" value="([^"]+)"', form)
+    version = re.search(r'name="row_version" value="(\d+)"', form)
+    assert token and version, "the Start-dosing form carries the dose and the row version"
+    return page, {"row_version": version.group(1), "expected_dose": token.group(1)}
+
+
+def test_a_new_order_version_after_the_page_was_loaded_is_refused_naming_both_doses(
+        iv_session, team, now, login, patient):
+    walk(iv_session, Status.PRE_CHECKS_PASSED, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now)
+    client = login(team["nurse"])
+    page, hidden = _start_dosing_form(client, iv_session)
+    assert "40 mg (0.5 mg/kg x 80 kg)" in page  # what the nurse sees and prepares
+    # meanwhile the prescriber changes the order (a new version, 0.75 mg/kg): no row_version bump
+    protocol_services.do_sign_order(
+        actor=team["prescriber"], patient=patient, protocol_version=iv_session.order.protocol_version,
+        sessions_ordered=8, dose_parameters={"mg_per_kg": "0.75"}, password=TEST_PASSWORD,
+        supersedes=iv_session.order, at=now)
+    response = client.post(f"/sessions/{iv_session.pk}/step/start_dosing/", {
+        **hidden, "lot_number": "K1", "observing_prescriber": team["prescriber"].pk})
+    assert response.status_code == 409
+    text = response.content.decode()
+    assert "The computed dose changed from 40 mg (0.5 mg/kg" in text and "to 60 mg (0.75" in text
+    assert not Administration.objects.filter(session=iv_session).exists()
+    # The page now shows the new dose; starting from it gives exactly that dose.
+    page, hidden = _start_dosing_form(client, iv_session)
+    assert "60 mg (0.75 mg/kg x 80 kg)" in page
+    response = client.post(f"/sessions/{iv_session.pk}/step/start_dosing/", {
+        **hidden, "lot_number": "K1", "observing_prescriber": team["prescriber"].pk})
+    assert response.status_code == 302
+    assert Administration.objects.get(session=iv_session).dose_mg == Decimal("60.0")
+
+
+def test_a_new_weight_after_the_page_was_loaded_is_refused(iv_session, team, now, login, patient):
+    walk(iv_session, Status.PRE_CHECKS_PASSED, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now)
+    client = login(team["nurse"])
+    _, hidden = _start_dosing_form(client, iv_session)
+    patient.measurements.create(measured_on=checks.clinic_date(now), weight_kg=Decimal("120.0"),
+                                recorded_by=team["nurse"])
+    response = client.post(f"/sessions/{iv_session.pk}/step/start_dosing/", {
+        **hidden, "lot_number": "K1", "observing_prescriber": team["prescriber"].pk})
+    assert response.status_code == 409
+    assert "changed from 40 mg" in response.content.decode()
+    assert "to 60 mg (0.5 mg/kg x 120 kg)" in response.content.decode()
+    assert not Administration.objects.filter(session=iv_session).exists()
+
+
+@pytest.mark.parametrize("token", ["", "forged:token"])
+def test_a_missing_or_forged_dose_token_gives_nothing(iv_session, team, now, login, token):
+    walk(iv_session, Status.PRE_CHECKS_PASSED, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now)
+    iv_session.refresh_from_db()
+    response = login(team["nurse"]).post(f"/sessions/{iv_session.pk}/step/start_dosing/", {
+        "row_version": iv_session.row_version, "expected_dose": token, "lot_number": "K1",
+        "observing_prescriber": team["prescriber"].pk})
+    assert response.status_code == (400 if not token else 409)
+    assert not Administration.objects.filter(session=iv_session).exists()
+
+
+# --- the stop time of an infusion is audited -------------------------------------------------
+
+
+def test_finishing_an_infusion_audits_its_stop_time(iv_session, team, now):
+    walk(iv_session, Status.DOSING, nurse=team["nurse"], prescriber=team["prescriber"], dose_at=now)
+    stop = now + dt.timedelta(minutes=20)
+    services.do_finish_dosing(actor=team["nurse"], session=iv_session, reason="emergence", at=stop)
+    adm = Administration.objects.get(session=iv_session)
+    entry = AuditEntry.objects.get(object_type="treatment_sessions.Administration",
+                                   object_id=str(adm.pk), action="update")
+    changes = json.loads(entry.changes)
+    assert changes["before"] == {"stopped_at": None}
+    assert changes["after"]["stopped_at"].startswith(stop.isoformat()[:16])
+    assert "emergence" in entry.detail
+
+
+def test_aborting_a_running_infusion_audits_its_stop_time(iv_session, team, now):
+    walk(iv_session, Status.DOSING, nurse=team["nurse"], prescriber=team["prescriber"], dose_at=now)
+    services.do_end(actor=team["nurse"], session=iv_session, kind="abort", reason="hypertension",
+                    at=now + dt.timedelta(minutes=5))
+    adm = Administration.objects.get(session=iv_session)
+    entry = AuditEntry.objects.get(object_type="treatment_sessions.Administration",
+                                   object_id=str(adm.pk), action="update")
+    assert json.loads(entry.changes)["before"] == {"stopped_at": None}
+    assert "hypertension" in entry.detail

@@ -136,3 +136,52 @@ def test_posting_an_override_of_a_hard_check_is_refused(esk_session, team, now, 
     assert "can never be overridden" in response.content.decode()
     assert not Override.objects.exists()
     assert TreatmentSession.objects.get(pk=esk_session.pk).status == Status.CHECKED_IN
+
+
+def test_an_override_covers_only_the_reading_it_was_given_for(esk_session, team, now):
+    """Overridden at 145/92; the BP then rises to 179/109 (just under crisis): dosing must not
+    start on the old override, and a new override of the new reading is needed."""
+    _checked_in(esk_session, team, now - dt.timedelta(minutes=10), systolic=145)
+    _override(esk_session, team, now - dt.timedelta(minutes=9))
+    services.do_pass_prechecks(actor=team["nurse"], session=esk_session,
+                               at=now - dt.timedelta(minutes=8))
+    services.do_record_check(actor=team["nurse"], session=esk_session, code="extra",
+                             vitals={**GOOD_VITALS, "systolic": Decimal(179),
+                                     "diastolic": Decimal(109)},
+                             at=now - dt.timedelta(minutes=2))
+    with pytest.raises(GateRefused, match="179/109") as exc:
+        services.do_start_dosing(actor=team["nurse"], session=esk_session, lot_number="L",
+                                 observing_prescriber=team["prescriber"], at=now)
+    assert [r.code for r in exc.value.results if r.blocking] == ["BP-HIGH"]
+    assert TreatmentSession.objects.get(pk=esk_session.pk).status == Status.PRE_CHECKS_PASSED
+    # The prescriber weighs the new reading: a second override, bound to 179/109.
+    second = _override(esk_session, team, now - dt.timedelta(minutes=1))
+    assert "179/109" in second.check_message and second.check_basis.startswith("179/109@")
+    services.do_start_dosing(actor=team["nurse"], session=esk_session, lot_number="L",
+                             observing_prescriber=team["prescriber"], at=now)
+    assert TreatmentSession.objects.get(pk=esk_session.pk).status == Status.DOSING
+
+
+def test_the_same_values_measured_again_need_a_new_override(esk_session, team, now):
+    _checked_in(esk_session, team, now - dt.timedelta(minutes=10), systolic=150)
+    _override(esk_session, team, now - dt.timedelta(minutes=9))
+    services.do_record_check(actor=team["nurse"], session=esk_session, code="extra",
+                             vitals={**GOOD_VITALS, "systolic": Decimal(150)},
+                             at=now - dt.timedelta(minutes=1))
+    with pytest.raises(GateRefused, match="BP-HIGH"):
+        services.do_pass_prechecks(actor=team["nurse"], session=esk_session, at=now)
+
+
+@pytest.mark.parametrize("who", ["self", "front_desk"])
+def test_posting_an_override_confirmed_by_the_same_person_or_a_non_clinician_is_refused(
+        esk_session, team, now, login, make_staff, who):
+    _checked_in(esk_session, team, now)
+    confirmer = team["prescriber"] if who == "self" else make_staff("front_desk")
+    esk_session.refresh_from_db()
+    response = login(team["prescriber"]).post(f"/sessions/{esk_session.pk}/step/override/", {
+        "row_version": esk_session.row_version, "check_code": "BP-HIGH", "reason": REASON,
+        "confirmer_username": confirmer.username, "confirmer_password": TEST_PASSWORD})
+    assert response.status_code == 409
+    text = response.content.decode()
+    assert ("different person" in text) if who == "self" else ("may not confirm" in text)
+    assert not Override.objects.exists()

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from ketasafe.lib.timeutil import clinic_tz
 from ketasafe.sessions.models import TreatmentSession
 from ketasafe.sessions.state import Status
 
@@ -45,8 +46,9 @@ def test_a_chair_in_use_cannot_take_a_second_patient(esk_order, team, now, login
 def test_schedule_page(esk_order, team, now, login):
     client = login(team["nurse"])
     assert client.get("/sessions/schedule/").status_code == 200
+    tomorrow = (now + dt.timedelta(days=1)).astimezone(clinic_tz()).strftime("%Y-%m-%dT09:30")
     response = client.post("/sessions/schedule/", {
-        "order": esk_order.pk, "scheduled_at": "2030-01-02T09:30", "chair": helpers.chair(2).pk,
+        "order": esk_order.pk, "scheduled_at": tomorrow, "chair": helpers.chair(2).pk,
         "prescriber_on_site": team["prescriber"].pk})
     assert response.status_code == 302
     session = TreatmentSession.objects.get()
@@ -99,3 +101,22 @@ def test_bad_input_is_a_400_never_a_500(esk_session, team, login, step, data):
     response = client.post(f"/sessions/{esk_session.pk}/step/{step}/", data)
     assert response.status_code == 400
     assert TreatmentSession.objects.get(pk=esk_session.pk).status == Status.SCHEDULED
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00", "9999-12-31T23:59", "far-past", "far-future"])
+def test_schedule_outside_yesterday_to_two_years_is_a_400(esk_order, team, now, login, when):
+    today = now.astimezone(clinic_tz())
+    value = {"far-past": (today - dt.timedelta(days=2)).strftime("%Y-%m-%dT09:00"),
+             "far-future": (today + dt.timedelta(days=800)).strftime("%Y-%m-%dT09:00")}.get(when, when)
+    client = login(team["nurse"])
+    response = client.post("/sessions/schedule/", {"order": esk_order.pk, "scheduled_at": value})
+    assert response.status_code == 400 and "Choose a time from" in response.content.decode()
+    assert not TreatmentSession.objects.exists()
+    assert client.get("/sessions/").status_code == 200
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "2026-02-30", "junk"])
+def test_day_list_with_an_impossible_day_falls_back_to_today(team, login, day):
+    response = login(team["nurse"]).get(f"/sessions/?day={day}")
+    assert response.status_code == 200
+    assert "showing today" in response.content.decode()

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from ketasafe.clinic.models import ClinicSettings
+from ketasafe.lib.timeutil import clinic_today
 from ketasafe.protocols import services as protocol_services
 from ketasafe.sessions import checks, services
 from ketasafe.sessions.exceptions import GateRefused
@@ -101,11 +102,42 @@ def test_bp_crisis_is_hard_and_bp_high_is_soft(esk_session, team, now):
 
 
 def test_bp_high_threshold_is_150_from_age_65(esk_order, team, now, make_patient, gate):
-    older = make_patient(birth_date=dt.date(1950, 1, 1))
+    today = clinic_today()
+    turned_65 = today.replace(year=today.year - 65, day=min(today.day, 28))
+    older = make_patient(birth_date=turned_65)
     order = helpers.sign_order(older, team["prescriber"], "esketamine-trd", at=now - dt.timedelta(days=1))
     session = helpers.schedule(order, team["nurse"], now, prescriber=team["prescriber"])
     _ready(session, team, now, vitals={**GOOD_VITALS, "systolic": Decimal(148)})
-    assert "BP-HIGH" not in _blocking(session, now)
+    results = {r.code: r for r in checks.precheck_results(session, now)}
+    assert results["BP-HIGH"].passed and "150/90" in results["BP-HIGH"].message
+    services.do_record_check(actor=team["nurse"], session=session, code="pre-dose-2",
+                             vitals={**GOOD_VITALS, "systolic": Decimal(151)}, at=now)
+    found = _refused(session, team, now, "BP-HIGH")
+    assert "151/78" in found["BP-HIGH"].message and "(age 65)" in found["BP-HIGH"].message
+
+
+def test_bp_is_judged_on_a_reading_taken_as_a_pair(esk_session, team, now):
+    """A newer lone systolic or diastolic is never paired with an older value, and it blocks
+    until a full BP is taken."""
+    _ready(esk_session, team, now, vitals={**GOOD_VITALS, "systolic": Decimal(200),
+                                           "diastolic": Decimal(100)},
+           vitals_at=now - dt.timedelta(minutes=10))
+    services.do_record_check(actor=team["nurse"], session=esk_session, code="extra",
+                             vitals={"diastolic": Decimal(85)}, observed_at=now - dt.timedelta(minutes=5),
+                             at=now)
+    services.do_record_check(actor=team["nurse"], session=esk_session, code="extra2",
+                             vitals={"systolic": Decimal(120)}, observed_at=now - dt.timedelta(minutes=3),
+                             at=now)
+    found = _refused(esk_session, team, now, "BP-PAIRED")
+    assert "Systolic 120" in found["BP-PAIRED"].message
+    # the pair that was measured together still stands (200/100 is a crisis) ...
+    assert "200/100" in found["BP-CRISIS"].message
+    assert not any("120/85" in r.message for r in checks.precheck_results(esk_session, now))
+    # ... until a full reading is taken.
+    services.do_record_check(actor=team["nurse"], session=esk_session, code="extra3",
+                             vitals={"systolic": Decimal(124), "diastolic": Decimal(80)},
+                             observed_at=now - dt.timedelta(minutes=1), at=now)
+    assert _blocking(esk_session, now) == {}
 
 
 @pytest.mark.parametrize("field,code", [
@@ -201,3 +233,45 @@ def test_post_prechecks_with_failures_is_refused_through_the_page(esk_session, t
     assert response.status_code == 409
     assert "RIDE-HOME" in response.content.decode()
     assert TreatmentSession.objects.get(pk=esk_session.pk).status == Status.CHECKED_IN
+
+
+def test_post_prechecks_within_the_course_minimum_interval_is_refused(esk_order, team, now, login):
+    first = helpers.schedule(esk_order, team["nurse"], now - dt.timedelta(hours=30),
+                             prescriber=team["prescriber"])
+    walk(first, Status.DOSING, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now - dt.timedelta(hours=30))
+    services.do_end(actor=team["nurse"], session=first, kind="abort", reason="test",
+                    at=now - dt.timedelta(hours=29))
+    second = helpers.schedule(esk_order, team["nurse"], now, chair_n=2, prescriber=team["prescriber"])
+    _ready(second, team, dt.datetime.now(dt.UTC))
+    second.refresh_from_db()
+    response = login(team["nurse"]).post(f"/sessions/{second.pk}/step/prechecks/",
+                                         {"row_version": second.row_version})
+    assert response.status_code == 409
+    assert "COURSE-MIN-INTERVAL" in response.content.decode()
+    assert TreatmentSession.objects.get(pk=second.pk).status == Status.CHECKED_IN
+
+
+def test_post_prechecks_beyond_the_ordered_sessions_is_refused(gate, team, patient, now, login):
+    patient.measurements.create(measured_on=(now - dt.timedelta(days=10)).date(),
+                                weight_kg=Decimal("80.0"), recorded_by=team["nurse"])
+    order = helpers.sign_order(patient, team["prescriber"], "iv-ketamine-depression", sessions=1,
+                               at=now - dt.timedelta(days=4),
+                               course_start=(now - dt.timedelta(days=5)).date())
+    first = helpers.schedule(order, team["nurse"], now - dt.timedelta(days=3),
+                             prescriber=team["prescriber"])
+    walk(first, Status.DOSING, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now - dt.timedelta(days=3))
+    services.do_end(actor=team["nurse"], session=first, kind="abort", reason="test",
+                    at=now - dt.timedelta(days=3) + dt.timedelta(minutes=5))
+    # A session that slipped past the count (scheduled while the first was cancelled).
+    TreatmentSession.objects.filter(pk=first.pk).update(status=Status.CANCELLED.value)
+    second = helpers.schedule(order, team["nurse"], now, chair_n=2, prescriber=team["prescriber"])
+    TreatmentSession.objects.filter(pk=first.pk).update(status=Status.ABORTED.value)
+    _ready(second, team, dt.datetime.now(dt.UTC))
+    second.refresh_from_db()
+    response = login(team["nurse"]).post(f"/sessions/{second.pk}/step/prechecks/",
+                                         {"row_version": second.row_version})
+    assert response.status_code == 409
+    assert "COURSE-BEYOND-ORDERED" in response.content.decode()
+    assert TreatmentSession.objects.get(pk=second.pk).status == Status.CHECKED_IN

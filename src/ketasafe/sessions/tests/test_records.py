@@ -10,6 +10,7 @@ from ketasafe.sessions import records, services
 from ketasafe.sessions.exceptions import StepRefused
 from ketasafe.sessions.state import Status
 
+from . import helpers
 from .helpers import GOOD_ALDRETE, final_check, walk
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +45,13 @@ def test_pmf_fields_are_filled_from_the_session(esk_session, team, now):
     assert fields["Vital signs acceptable before the session ended"] == "Yes"
 
 
-def test_forms_due_lists_esketamine_sessions_until_submitted(esk_session, iv_session, team, now, login):
+def test_forms_due_lists_esketamine_sessions_until_submitted(esk_session, team, now, login,
+                                                            make_patient):
+    # An IV session (another patient: one open course per patient) needs no PMF.
+    iv_order = helpers.sign_order(make_patient(), team["prescriber"], "iv-ketamine-depression",
+                                  at=now - dt.timedelta(days=1))
+    helpers.schedule(iv_order, team["nurse"], now - dt.timedelta(hours=3), chair_n=2,
+                     prescriber=team["prescriber"])
     _discharged(esk_session, team, now)
     due = list(records.forms_due())
     assert due == [esk_session]

@@ -1,5 +1,5 @@
 """The state table is the only way a status changes: every listed move works through
-transition(), every other pair is refused and changes nothing."""
+_transition(), every other pair is refused and changes nothing."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_listed_transition_is_applied_recorded_and_audited(esk_session, team, st
     session = _session_in(esk_session, start)
     before_version = session.row_version
     audits = AuditEntry.objects.count()
-    services.transition(session, to, actor=team["nurse"], reason="test")
+    services._transition(session, to, actor=team["nurse"], reason="test")
     fresh = TreatmentSession.objects.get(pk=session.pk)
     assert fresh.status == to.value
     assert fresh.row_version == before_version + 1
@@ -53,7 +53,7 @@ def test_listed_transition_is_applied_recorded_and_audited(esk_session, team, st
 def test_every_unlisted_transition_is_refused(esk_session, team, start, to):
     session = _session_in(esk_session, start)
     with pytest.raises(InvalidTransition) as exc:
-        services.transition(session, to, actor=team["nurse"])
+        services._transition(session, to, actor=team["nurse"])
     assert str(start.value).replace("_", " ") in str(exc.value)
     fresh = TreatmentSession.objects.get(pk=session.pk)
     assert fresh.status == start.value and fresh.row_version == session.row_version
@@ -63,5 +63,25 @@ def test_every_unlisted_transition_is_refused(esk_session, team, start, to):
 
 def test_transition_cannot_be_used_to_set_status_or_version_sideways(esk_session, team):
     with pytest.raises(ValueError):
-        services.transition(esk_session, Status.CHECKED_IN, actor=team["nurse"],
+        services._transition(esk_session, Status.CHECKED_IN, actor=team["nurse"],
                             changes={"status": "discharged"})
+
+
+def test_only_the_session_services_call_the_transition_function():
+    """_transition checks the state table but not a step's gate: views and other apps must go
+    through the do_* services."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(services.__file__).parents[1]
+    # Any reference to the session services' transition function (screening has its own).
+    pattern = re.compile(r"(sessions|session_services|services)\._?transition\b"
+                         r"|sessions\.services import[^\n]*\btransition")
+
+    def code(path: pathlib.Path) -> str:
+        return "\n".join(line.split("#", 1)[0] for line in path.read_text().splitlines())
+
+    callers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                     if "tests" not in p.parts and pattern.search(code(p)))
+    assert callers == []
+    assert not hasattr(services, "transition")
