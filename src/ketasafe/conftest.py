@@ -71,7 +71,7 @@ def client_for(make_staff: Callable[..., Any]) -> Callable[..., Any]:
         user = make_staff(role, **kwargs)
         client = Client()
         client.force_login(user)
-        client.user = user
+        client.user = user  # type: ignore[attr-defined]  # who the client is, for assertions
         return client
 
     return make
