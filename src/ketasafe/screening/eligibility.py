@@ -8,7 +8,9 @@ pending_review (the latest screening found warnings and awaits the prescriber's 
 
 A completed screening awaiting sign-off that is newer than the signed one blocks treatment when it
 is ineligible (screening_ineligible) or needs review (screening_pending_review): the patient's
-condition today outranks an older signature. Validity counts from the assessment, not the signature.
+condition today outranks an older signature. It keeps blocking while a newer draft is in progress
+(a completed screening is never reverted to draft; services copies it into a new one), until a
+newer screening has run and superseded it. Validity counts from the assessment, not the signature.
 """
 
 from __future__ import annotations
@@ -83,8 +85,10 @@ class Eligibility:
     state: str
     problems: tuple[GateProblem, ...]
     current: Screening | None  # the signed or not-treated screening that decides, if any
-    open: Screening | None  # a screening in progress (draft or awaiting sign-off), if any
+    open: Screening | None  # the newest screening in progress (draft or awaiting sign-off), if any
     expires_at: dt.datetime | None
+    # The completed screening awaiting sign-off, if any: `open` too, unless a newer draft exists.
+    awaiting: Screening | None = None
 
     @property
     def banner_class(self) -> str:
@@ -116,7 +120,9 @@ def eligibility(patient: Patient, protocol: str, at: dt.datetime, *,
                      key=lambda s: (s.signed_at, s.pk), reverse=True)
     current = decided[0] if decided else None
     open_ = next((s for s in rows if s.status in OPEN_STATUSES), None)
-    pending = _pending_decision(open_, current, at)
+    # A newer draft (e.g. copied from it to change an input) does not hide a completed decision.
+    awaiting = next((s for s in rows if s.status == Status.COMPLETED), None)
+    pending = _pending_decision(awaiting, current, at)
 
     problems: list[GateProblem] = []
     exp = None
@@ -126,8 +132,9 @@ def eligibility(patient: Patient, protocol: str, at: dt.datetime, *,
             state = NEEDS_SCREENING
         else:
             state = _pending_problems(pending, problems) or NEEDS_SCREENING
-            what = "awaiting prescriber sign-off" if open_.status == Status.COMPLETED else "intake in progress"
-            problems.append(GateProblem(SCREENING_UNSIGNED, f"Screening started {_fmt(open_.started_at)}, "
+            shown = awaiting or open_
+            what = "awaiting prescriber sign-off" if shown.status == Status.COMPLETED else "intake in progress"
+            problems.append(GateProblem(SCREENING_UNSIGNED, f"Screening started {_fmt(shown.started_at)}, "
                                         f"{what}."))
     elif current.status == Status.NOT_TREATED:
         problems.append(GateProblem(SCREENING_INELIGIBLE,
@@ -151,17 +158,17 @@ def eligibility(patient: Patient, protocol: str, at: dt.datetime, *,
                                         f"{_fmt(signed_at)}) expired {_fmt(exp)} (valid {months} months)."))
             state = EXPIRED
         state = _pending_problems(pending, problems) or state
-    return Eligibility(protocol, state, tuple(problems), current, open_, exp)
+    return Eligibility(protocol, state, tuple(problems), current, open_, exp, awaiting)
 
 
-def _pending_decision(open_: Screening | None, current: Screening | None, at: dt.datetime) -> Screening | None:
+def _pending_decision(awaiting: Screening | None, current: Screening | None, at: dt.datetime) -> Screening | None:
     """The screening awaiting sign-off whose decision speaks now: completed by `at` and newer
     than the signed (or not-treated) one, if any."""
-    if open_ is None or open_.status != Status.COMPLETED or open_.completed_at is None or open_.completed_at > at:
+    if awaiting is None or awaiting.completed_at is None or awaiting.completed_at > at:
         return None
-    if current is not None and current.completed_at is not None and open_.completed_at <= current.completed_at:
+    if current is not None and current.completed_at is not None and awaiting.completed_at <= current.completed_at:
         return None
-    return open_
+    return awaiting
 
 
 def _pending_problems(pending: Screening | None, problems: list[GateProblem]) -> str | None:

@@ -66,12 +66,12 @@ class Status(models.TextChoices):
     SUPERSEDED = "superseded", "Superseded"
 
 
-# The screening state machine (STYLE §2). Re-running a completed screening keeps it completed;
-# editing its intake sends it back to draft (its decision no longer matches its inputs).
+# The screening state machine (STYLE §2). A completed screening is a record of a decision: it never
+# goes back to draft or runs again. Changing its intake starts a new screening (services._copy),
+# which supersedes it once that one has run; until then the completed decision keeps counting.
 TRANSITIONS: dict[str, frozenset[str]] = {
     Status.DRAFT: frozenset({Status.COMPLETED, Status.SUPERSEDED}),
-    Status.COMPLETED: frozenset({Status.DRAFT, Status.COMPLETED, Status.SIGNED, Status.NOT_TREATED,
-                                 Status.SUPERSEDED}),
+    Status.COMPLETED: frozenset({Status.SIGNED, Status.NOT_TREATED, Status.SUPERSEDED}),
     Status.SIGNED: frozenset({Status.SUPERSEDED}),
     Status.NOT_TREATED: frozenset({Status.SUPERSEDED}),
     Status.SUPERSEDED: frozenset(),

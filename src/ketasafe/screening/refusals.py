@@ -51,8 +51,8 @@ class ReasonRequired(ScreeningRefused):
 
 
 class ScreeningChanged(ScreeningRefused):
-    """The screening was run again (or sent back to draft) after the prescriber opened it: the
-    decision on the page is not the one that would be signed."""
+    """The screening changed after the prescriber opened it (a newer screening ran and superseded
+    it, or it was decided): the decision on the page is not the one that would be signed."""
 
 
 class ScreeningTooOld(ScreeningRefused):

@@ -8,8 +8,12 @@ Guarantees:
   survives the rollback of the refused change (it is written after the inner transaction ends).
 - A screening stores the exact intake the rules saw, the decision with every finding (message,
   evidence, source) and the rule set version; a version is marked used by its first decision.
-- A newer screening supersedes older ones for the same patient and protocol: open ones when it
-  starts, decided ones when it is signed or recorded as not treated.
+- A completed screening is a record: its inputs and decision never change, and it never goes back
+  to draft. Saving or running a changed intake starts a new screening with its intake fields
+  copied; the completed one keeps counting (eligibility, the treatment gate) until then.
+- A newer screening supersedes older ones for the same patient and protocol: drafts when it
+  starts, open ones (drafts and completed) when it completes, decided ones when it is signed or
+  recorded as not treated.
 - What is signed is what the prescriber saw: a sign-off carries the decision token of the page it
   came from, and is refused (ScreeningChanged, audited) when the screening ran again since.
 - An assessment already older than the clinic's validity period cannot be signed (ScreeningTooOld).
@@ -98,20 +102,33 @@ def active_ruleset() -> RuleSetVersion:
 
 @transaction.atomic
 def do_start_intake(*, actor: Any, patient: Patient, protocol: str, indication: str,
-                    request: HttpRequest | None = None, **fields: Any) -> Screening:
-    """Start a draft intake (front desk, nurse or prescriber). Supersedes open intakes for the
-    same patient and protocol, so there is at most one in progress."""
+                    request: HttpRequest | None = None, copied_from: Screening | None = None,
+                    **fields: Any) -> Screening:
+    """Start a draft intake (front desk, nurse or prescriber). Supersedes draft intakes for the
+    same patient and protocol, so there is at most one draft in progress. A completed screening
+    awaiting sign-off is not superseded here: its decision keeps counting until a newer screening
+    has run (_run)."""
     require_capability(actor, "start_intake")
     screening = Screening(patient=patient, protocol=protocol, indication=indication, started_by=actor,
                           **{k: v for k, v in fields.items() if k in INTAKE_FIELDS})
     screening.full_clean()
     screening.save()
-    audit.record("create", actor=actor, request=request, patient=patient, obj=screening,
-                 after={"protocol": protocol, "indication": indication, "status": screening.status})
+    after: dict[str, Any] = {"protocol": protocol, "indication": indication, "status": screening.status}
+    if copied_from is not None:
+        after["copied_from"] = copied_from.pk
+    audit.record("create", actor=actor, request=request, patient=patient, obj=screening, after=after)
     for old in Screening.objects.select_for_update().filter(
-            patient=patient, protocol=protocol, status__in=OPEN_STATUSES).exclude(pk=screening.pk):
+            patient=patient, protocol=protocol, status=Status.DRAFT).exclude(pk=screening.pk):
         _supersede(old, screening, actor=actor, request=request)
     return screening
+
+
+def _copy(completed: Screening, *, actor: Any, request: HttpRequest | None) -> Screening:
+    """A new draft with `completed`'s intake fields: how a completed screening's inputs change
+    without touching the record of what was decided."""
+    fields = {k: getattr(completed, k) for k in INTAKE_FIELDS if k != "indication"}
+    return do_start_intake(actor=actor, patient=completed.patient, protocol=completed.protocol,
+                           indication=completed.indication, request=request, copied_from=completed, **fields)
 
 
 def _supersede(old: Screening, new: Screening, *, actor: Any, request: HttpRequest | None) -> None:
@@ -131,24 +148,31 @@ def _locked(screening: Screening) -> Screening:
 @transaction.atomic
 def do_save_intake(*, actor: Any, screening: Screening, request: HttpRequest | None = None,
                    **fields: Any) -> Screening:
-    """Save intake-only fields without screening. A completed screening goes back to draft (its
-    decision no longer matches its inputs)."""
+    """Save intake-only fields without screening; return the screening that holds them.
+
+    A draft is saved in place. A completed screening is never changed: when the fields differ
+    from it, they are saved on a new draft copied from it (audited as created from it), and the
+    completed one keeps counting until a newer screening has run. Unchanged fields write nothing.
+    """
     require_capability(actor, "start_intake")
     screening = _locked(screening)
     if not screening.is_open:
         raise ScreeningNotEditable("This screening is closed; start a new one.")
-    changed = _apply_fields(screening, fields)
     if screening.status == Status.COMPLETED:
-        _transition(screening, Status.DRAFT)
-        screening.decision = screening.intake = None
-        screening.outcome = ""
-        changed["status"] = (Status.COMPLETED, Status.DRAFT)
+        if not _differs(screening, fields):
+            return screening
+        screening = _copy(screening, actor=actor, request=request)
+    changed = _apply_fields(screening, fields)
     screening.full_clean()
     screening.save()
     if changed:
         audit.record("update", actor=actor, request=request, patient=screening.patient, obj=screening,
                      before={k: v[0] for k, v in changed.items()}, after={k: v[1] for k, v in changed.items()})
     return screening
+
+
+def _differs(screening: Screening, fields: Mapping[str, Any]) -> bool:
+    return any(getattr(screening, key) != value for key, value in fields.items() if key in INTAKE_FIELDS)
 
 
 def _apply_fields(screening: Screening, fields: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -213,11 +237,17 @@ def build_intake(screening: Screening, assessed_on: dt.date) -> dict[str, Any]:
 @transaction.atomic
 def do_complete_screening(*, actor: Any, screening: Screening, request: HttpRequest | None = None,
                           assessed_on: dt.date | None = None, **fields: Any) -> Screening:
-    """Save the intake fields and run the active rule set. On IntakeInvalid nothing is saved."""
+    """Save the intake fields and run the active rule set; return the screening that ran.
+
+    A draft runs in place. A completed screening is never run again: a new screening copied from
+    it (with `fields` applied) runs instead and, having run, supersedes it. On IntakeInvalid
+    nothing is saved (no copy either)."""
     require_capability(actor, "start_intake")
     screening = _locked(screening)
     if not screening.is_open:
         raise ScreeningNotEditable("This screening is closed; start a new one.")
+    if screening.status == Status.COMPLETED:
+        screening = _copy(screening, actor=actor, request=request)
     _apply_fields(screening, fields)
     data = build_intake(screening, assessed_on or clinic_today())
     return _run(screening, data, actor=actor, request=request)
@@ -246,6 +276,12 @@ def _run(screening: Screening, data: dict[str, Any], *, actor: Any, request: Htt
                         "rules_version": screening.rules_version,
                         "findings": [f.rule for f in decision.findings]},
                  detail="screening run")
+    # Only now, with a decision of its own, does the new screening replace the older open ones
+    # (a completed one's decision counted until this moment).
+    for old in Screening.objects.select_for_update().filter(
+            patient_id=screening.patient_id, protocol=screening.protocol,
+            status__in=OPEN_STATUSES).exclude(pk=screening.pk):
+        _supersede(old, screening, actor=actor, request=request)
     return screening
 
 
@@ -397,7 +433,8 @@ def _refused(fn: Any) -> Any:
 
 def decision_token(screening: Screening) -> str:
     """A digest of the decision as it stands: a sign-off form carries the token of the page the
-    prescriber read, and the service refuses it if the screening ran again (or went back to draft)."""
+    prescriber read, and the service refuses it if the screening changed since (superseded by a
+    newer run, or decided)."""
     state = {"id": screening.pk, "status": screening.status, "outcome": screening.outcome,
              "completed_at": screening.completed_at.isoformat() if screening.completed_at else None,
              "rules_version": screening.rules_version, "decision": screening.decision}
@@ -414,8 +451,11 @@ def _check_signable(actor: Any, screening: Screening, expected_token: str | None
                             f"{timezone.localtime(screening.signed_at):%Y-%m-%d %H:%M}; "
                             "start a new screening to change it.")
     if expected_token is not None and expected_token != decision_token(screening):
-        raise ScreeningChanged("This screening changed since you opened it (it was run again or sent back "
-                               "to draft); review the decision shown now and sign again.")
+        raise ScreeningChanged("This screening changed since you opened it (a newer screening ran or it was "
+                               "decided); review the current screening and sign that.")
+    if screening.status == Status.SUPERSEDED:
+        raise ScreeningNotCompleted(f"This screening was superseded by screening {screening.superseded_by_id}; "
+                                    "review and sign that one.")
     if screening.status != Status.COMPLETED:
         raise ScreeningNotCompleted("Run the screening before signing it.")
     if screening.patient.clinical_changed_at > screening.completed_at:  # type: ignore[operator]

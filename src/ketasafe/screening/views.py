@@ -59,14 +59,18 @@ def intake(request: HttpRequest, screening_id: int) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
+                # A completed screening is never changed: both services may return a new
+                # screening copied from it, and the page follows that one.
                 if "save_draft" in request.POST:
-                    services.do_save_intake(actor=request.user, request=request, screening=screening,
-                                            **form.intake_fields())
-                    messages.success(request, "Draft saved.")
-                    return redirect("screening:intake", screening.pk)
-                services.do_complete_screening(actor=request.user, request=request, screening=screening,
-                                               **form.intake_fields())
-                return redirect("screening:detail", screening.pk)
+                    saved = services.do_save_intake(actor=request.user, request=request, screening=screening,
+                                                    **form.intake_fields())
+                    messages.success(request, "Draft saved." if saved.pk == screening.pk else
+                                     "Saved as a new draft. The completed screening still counts until "
+                                     "this one is run.")
+                    return redirect("screening:intake", saved.pk)
+                ran = services.do_complete_screening(actor=request.user, request=request, screening=screening,
+                                                     **form.intake_fields())
+                return redirect("screening:detail", ran.pk)
             except IntakeInvalid as exc:
                 # Nothing was saved. Say which input and where to fix it.
                 form.add_error(None, f"{exc}. Fix it (history, medications and weight are on the patient "

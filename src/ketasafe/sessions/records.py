@@ -1,14 +1,17 @@
-"""Read-only records built from a session: the REMS Patient Monitoring Form fields (facts 1.9)
-and the list of forms due within 7 days of the session."""
+"""Read-only records built from a session: the REMS Patient Monitoring Form fields (facts 1.9),
+the list of forms due within 7 days of the session, and the session page's vitals table."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db.models import QuerySet
 
 from ketasafe.clinic.models import ClinicSettings
-from ketasafe.monitoring.models import VitalKind
+from ketasafe.monitoring.models import Observation, VitalKind
 from ketasafe.monitoring.services import vitals_series
 
 from .checks import REMS_QUESTIONS, checklist_of, clinic_date
@@ -24,6 +27,59 @@ def _bp_pairs(session: TreatmentSession) -> list[tuple[dt.datetime, float, float
         by_time.setdefault(obs.observed_at, {})[obs.kind] = float(obs.value or 0)
     return [(at, v[VitalKind.SYSTOLIC], v[VitalKind.DIASTOLIC])
             for at, v in sorted(by_time.items()) if len(v) == 2]
+
+
+# --- vitals table ---------------------------------------------------------------------------
+
+VITALS_SHOWN = 12  # rows the session page shows before "show all"
+_TABLE_KINDS = (VitalKind.SYSTOLIC, VitalKind.DIASTOLIC, VitalKind.HEART_RATE, VitalKind.PULSE_RATE,
+                VitalKind.SPO2, VitalKind.RESP_RATE)
+
+
+@dataclass(frozen=True)
+class VitalsRow:
+    """One reading time (a minute): each value as shown ("" when not measured that minute)."""
+
+    at: dt.datetime
+    bp: str
+    hr: str
+    spo2: str
+    rr: str
+    source: str  # "monitor", "manual" or "manual + monitor"
+
+
+def _num(value: Decimal | None) -> str:
+    return "" if value is None else f"{value.normalize():f}"
+
+
+def vitals_table(observations: Iterable[tuple[dt.datetime, str, Decimal | None, str]]) -> list[VitalsRow]:
+    """Group (observed_at, kind, value, source) by the minute, newest minute first. Within a
+    minute the latest value of a kind wins (input in time order); heart rate falls back to pulse
+    rate. Pure: no database, no clock. Minutes are cut in UTC, the same as in any whole-minute zone."""
+    minutes: dict[dt.datetime, tuple[dict[str, Decimal], set[str]]] = {}
+    for at, kind, value, source in observations:
+        if value is None:
+            continue
+        values, sources = minutes.setdefault(at.replace(second=0, microsecond=0), ({}, set()))
+        values[kind] = value
+        sources.add(source)
+    rows = []
+    for at in sorted(minutes, reverse=True):
+        v, sources = minutes[at]
+        sys_, dia = v.get(VitalKind.SYSTOLIC), v.get(VitalKind.DIASTOLIC)
+        bp = f"{_num(sys_) or '?'}/{_num(dia) or '?'}" if sys_ is not None or dia is not None else ""
+        rows.append(VitalsRow(at=at, bp=bp, hr=_num(v.get(VitalKind.HEART_RATE, v.get(VitalKind.PULSE_RATE))),
+                              spo2=_num(v.get(VitalKind.SPO2)), rr=_num(v.get(VitalKind.RESP_RATE)),
+                              source=" + ".join(sorted(sources))))
+    return rows
+
+
+def vitals_rows(session: TreatmentSession) -> list[VitalsRow]:
+    """The session's vitals table. One query over (time, kind, value, source) tuples of the kinds
+    shown (the session/kind/time index), whatever the number of observations."""
+    qs = (Observation.objects.filter(session=session, kind__in=_TABLE_KINDS).exclude(value=None)
+          .order_by("observed_at", "id").values_list("observed_at", "kind", "value", "source"))
+    return vitals_table(qs)
 
 
 def _show_bp(pair: tuple[dt.datetime, float, float] | None) -> str:

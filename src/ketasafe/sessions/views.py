@@ -191,6 +191,7 @@ def _render(request: HttpRequest, session: TreatmentSession, *, status: int = 20
     schedule = checks.schedule_for(session, now) if st != Status.SCHEDULED else []
     minutes_since_dose = (int((now - session.dosing_started_at).total_seconds() // 60)
                           if session.dosing_started_at else None)
+    vitals = records.vitals_rows(session)  # one row per minute, newest first
     return render(request, "sessions/detail.html", {
         "session": session, "definition": definition, "order": order, "status": st,
         "dose_text": dose_text, "dose_error": dose_error, "prechecks": prechecks,
@@ -199,7 +200,8 @@ def _render(request: HttpRequest, session: TreatmentSession, *, status: int = 20
         "rate_changes": list(adm.rate_changes.all()) if adm is not None else [],
         "schedule": schedule, "overdue": [c for c, state in schedule if state == "overdue"],
         "checks": list(session.checks.select_related("recorded_by")),
-        "vitals": vitals_series(session)[-60:], "events": list(session.adverse_events.all()),
+        "vitals": vitals, "vitals_recent": vitals[:records.VITALS_SHOWN],
+        "vitals_older": vitals[records.VITALS_SHOWN:], "events": list(session.adverse_events.all()),
         "overrides": list(session.overrides.select_related("prescriber", "confirmed_by")),
         "transitions": list(session.transitions.select_related("actor")),
         "discharge": getattr(session, "discharge", None),

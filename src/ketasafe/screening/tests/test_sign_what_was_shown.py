@@ -1,5 +1,6 @@
 """A prescriber signs the decision they read: if the screening ran again after their page was
-rendered (another tab), the sign-off is refused with a clear message, 409, and audited."""
+rendered (another tab), the sign-off is refused with a clear message, 409, and audited. Running a
+completed screening again makes a new screening that supersedes it (a completed one is a record)."""
 
 from __future__ import annotations
 
@@ -29,22 +30,24 @@ def _rerun_in_another_tab(screening, nurse, **fields):
 def test_signing_a_page_whose_screening_ran_again_is_refused_and_audited(setting):
     screening, nurse, client = setting
     token = page_token(client, screening)
-    _rerun_in_another_tab(screening, nurse, systolic=160, diastolic=95)  # now needs_review (BP-HIGH)
+    newer = _rerun_in_another_tab(screening, nurse, systolic=160, diastolic=95)  # needs_review (BP-HIGH)
     response = client.post(f"/screening/{screening.pk}/sign/", {"decision_token": token})
     assert response.status_code == 409
-    assert "changed since you opened it" in response.content.decode()
+    page = response.content.decode()
+    assert "changed since you opened it" in page
+    assert f'href="/screening/{newer.pk}/"' in page  # the refused page leads to the newer screening
     screening.refresh_from_db()
-    assert screening.status == Status.COMPLETED and screening.signed_at is None
+    assert screening.status == Status.SUPERSEDED and screening.signed_at is None
     assert AuditEntry.objects.filter(action="refused", actor_user=client.user,
                                      detail__contains="ScreeningChanged").exists()
-    # The page now shows the new decision with a fresh token: signing that works.
-    fresh = page_token(client, screening)
+    # The newer screening's page shows its decision with its own token: signing that works.
+    fresh = page_token(client, newer)
     assert fresh != token
-    response = client.post(f"/screening/{screening.pk}/sign/", {
+    response = client.post(f"/screening/{newer.pk}/sign/", {
         "decision_token": fresh, "justify_BP-HIGH": "Rechecked after rest: 138/85, proceed."})
     assert response.status_code == 302
-    screening.refresh_from_db()
-    assert screening.status == Status.SIGNED and screening.justifications
+    newer.refresh_from_db()
+    assert newer.status == Status.SIGNED and newer.justifications
 
 
 def test_recording_not_treated_on_a_changed_screening_is_refused(setting):
@@ -55,16 +58,20 @@ def test_recording_not_treated_on_a_changed_screening_is_refused(setting):
                            {"decision_token": token, "reason": "Patient prefers to wait a month."})
     assert response.status_code == 409 and "changed since you opened it" in response.content.decode()
     screening.refresh_from_db()
-    assert screening.status == Status.COMPLETED
+    assert screening.status == Status.SUPERSEDED and not screening.not_treated_reason
     assert AuditEntry.objects.filter(action="refused", detail__contains="ScreeningChanged").exists()
 
 
-def test_signing_after_the_screening_went_back_to_draft_is_refused(setting):
+def test_a_draft_copied_from_the_screening_does_not_change_what_is_signed(setting):
+    # Saving changed answers starts a new draft; the decision the prescriber read is untouched.
     screening, nurse, client = setting
     token = page_token(client, screening)
-    services.do_save_intake(actor=nurse, screening=screening, systolic=130, diastolic=85)
+    draft = services.do_save_intake(actor=nurse, screening=screening, systolic=130, diastolic=85)
+    assert draft.pk != screening.pk
     response = client.post(f"/screening/{screening.pk}/sign/", {"decision_token": token})
-    assert response.status_code == 409 and "changed since you opened it" in response.content.decode()
+    assert response.status_code == 302
+    screening.refresh_from_db()
+    assert screening.status == Status.SIGNED and screening.systolic is None
 
 
 def test_a_sign_off_post_without_a_token_signs_nothing(setting):

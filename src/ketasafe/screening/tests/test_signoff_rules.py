@@ -168,9 +168,11 @@ def test_only_start_intake_roles_start_an_intake(make_patient, make_staff):
     assert not Screening.objects.exists()
 
 
-def test_editing_a_completed_intake_sends_it_back_to_draft(make_patient, staff):
+def test_editing_a_completed_intake_starts_a_new_draft_and_keeps_the_completed_one(make_patient, staff):
     s = completed(make_patient(), staff["nurse"])
-    s = services.do_save_intake(actor=staff["nurse"], screening=s, systolic=120, diastolic=80)
-    assert s.status == Status.DRAFT and s.decision is None
+    draft = services.do_save_intake(actor=staff["nurse"], screening=s, systolic=120, diastolic=80)
+    assert draft.pk != s.pk and draft.status == Status.DRAFT and draft.decision is None
     with pytest.raises(ScreeningNotCompleted):
-        services.do_sign_screening(actor=staff["prescriber"], screening=s)
+        services.do_sign_screening(actor=staff["prescriber"], screening=draft)
+    s.refresh_from_db()
+    assert s.status == Status.COMPLETED and s.decision is not None and s.systolic is None
