@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +13,10 @@ from django.core.management.base import BaseCommand
 
 from ketasafe.clinic.demo_data import DEMO_STAFF, is_loaded, read_logins
 from ketasafe.clinic.demo_loaders import load_demo
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 class Command(BaseCommand):
@@ -36,6 +41,10 @@ class Command(BaseCommand):
         self._print_logins(host, port)
         if load_only:
             return
+        # Ctrl-C and a supervisor's SIGTERM both stop the web server, then the children: a
+        # plain SIGTERM would kill only this process and leave the listener and monitors running.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
         children = self._start_children(host, mllp_port)
         try:
             call_command("serve", host=host, port=port)
