@@ -123,13 +123,7 @@ def record(
     entry = _build(action, actor=actor, request=request, patient=patient, obj=obj,
                    object_type=object_type, object_id=object_id, before=before, after=after,
                    detail=detail, at=at)
-    with transaction.atomic():
-        head = _lock_head()
-        entry.prev_hash = head.last_hash
-        entry.hash = chain.entry_hash(entry.prev_hash, entry.hashed_content())
-        entry.save()
-        ChainHead.objects.filter(pk=1).update(last_entry_id=entry.pk, last_hash=entry.hash)
-    return entry
+    return _append([entry])[0]
 
 
 def record_many(entries: Sequence[Mapping[str, Any]]) -> list[AuditEntry]:
@@ -138,7 +132,11 @@ def record_many(entries: Sequence[Mapping[str, Any]]) -> list[AuditEntry]:
     content and hashes, a chain that ``ketasafe audit_verify`` verifies), at the cost of one
     head lock, one multi-row insert and one head update: the chain is computed in memory under
     the lock. For hot paths that write many entries in one transaction (monitor ingest)."""
-    built = [_build(**dict(item)) for item in entries]
+    return _append([_build(**dict(item)) for item in entries])
+
+
+def _append(built: list[AuditEntry]) -> list[AuditEntry]:
+    """Chain ``built`` (unsaved entries) onto the log under the head lock and insert them."""
     if not built:
         return []
     with transaction.atomic():
