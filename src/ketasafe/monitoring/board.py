@@ -12,7 +12,10 @@ from typing import Any
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
-from ketasafe.sessions.models import Chair, TreatmentSession
+from ketasafe.protocols.services import definition_for
+from ketasafe.sessions.checks import schedule_for
+from ketasafe.sessions.models import Chair, MonitoringCheck, TreatmentSession
+from ketasafe.sessions.rules import DueCheck
 
 from .ingest import IN_CHAIR
 from .models import OPEN_ALERT_STATUSES, Alert, Observation
@@ -44,6 +47,8 @@ class ChairRow:
     alerts: list[Alert] = field(default_factory=list)
     last_at: dt.datetime | None = None
     stale: bool = False
+    next_check: DueCheck | None = None
+    next_check_state: str = ""  # "overdue", "due" or "upcoming"
 
     @property
     def bp(self) -> str:
@@ -76,9 +81,7 @@ def board_rows(now: dt.datetime) -> list[ChairRow]:
     chairs = list(Chair.objects.filter(active=True).order_by("name"))
     rows = {c.pk: ChairRow(chair=c) for c in chairs}
     sessions = (TreatmentSession.objects.filter(chair__in=chairs, status__in=IN_CHAIR)
-                .select_related("patient")
-                .only("id", "status", "chair_id", "checked_in_at", "dosing_started_at", "patient__id",
-                      "patient__mrn", "patient__given_name", "patient__family_name")
+                .select_related("patient", "order__protocol_version", "administration")
                 .order_by("checked_in_at", "id"))
     by_session: dict[int, ChairRow] = {}
     for session in sessions:
@@ -107,11 +110,35 @@ def board_rows(now: dt.datetime) -> list[ChairRow]:
             row.last_at = max(row.last_at, at) if row.last_at else at
         for row in by_session.values():
             row.stale = row.last_at is not None and now - row.last_at > OLD_AFTER
+        _next_checks(by_session, now)
         alerts = (Alert.objects.filter(session_id__in=list(by_session), status__in=OPEN_ALERT_STATUSES)
                   .select_related("acknowledged_by", "escalated_to").order_by("raised_at", "id"))
         for alert in alerts:
             by_session[alert.session_id].alerts.append(alert)
     return list(rows.values())
+
+
+def _next_checks(by_session: dict[int, ChairRow], now: dt.datetime) -> None:
+    """Each session's next scheduled check, in one query for all sessions. The schedule comes
+    from the session's own order version (a board is a display, not a gate: the session page
+    and its gates use the course's current order version)."""
+    done: dict[int, set[str]] = defaultdict(set)
+    for session_id, code in MonitoringCheck.objects.filter(session_id__in=list(by_session)).values_list(
+            "session_id", "code"):
+        done[session_id].add(code)
+    definitions: dict[int, Any] = {}
+    for session_id, row in by_session.items():
+        session = row.session
+        assert session is not None
+        version = session.order.protocol_version
+        if version.pk not in definitions:
+            definitions[version.pk] = definition_for(version)
+        schedule = schedule_for(session, now, definition=definitions[version.pk], done=done[session_id])
+        for wanted in ("overdue", "due", "upcoming"):
+            found = next((check for check, state in schedule if state == wanted), None)
+            if found is not None:
+                row.next_check, row.next_check_state = found, wanted
+                break
 
 
 def summary(rows: list[ChairRow]) -> dict[str, Any]:

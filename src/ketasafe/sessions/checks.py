@@ -321,9 +321,15 @@ def dose_text(d: dict[str, Any]) -> str:
 
 # --- the check schedule -------------------------------------------------------------------------
 
-def schedule_for(session: TreatmentSession, at: dt.datetime) -> list[tuple[DueCheck, str]]:
-    """The session's checks with a state each: "done", "overdue", "due" or "upcoming"."""
-    definition = definition_of(session)
+def schedule_for(session: TreatmentSession, at: dt.datetime, *,
+                 definition: ProtocolDefinition | None = None,
+                 done: set[str] | None = None) -> list[tuple[DueCheck, str]]:
+    """The session's checks with a state each: "done", "overdue", "due" or "upcoming".
+
+    A caller showing many sessions (the chair board) passes each one's definition and done
+    check codes, read in bulk, so this runs no query of its own.
+    """
+    definition = definition or definition_of(session)
     adm = getattr(session, "administration", None) if session.pk else None
     infusion_end = None
     stopped = False
@@ -340,7 +346,8 @@ def schedule_for(session: TreatmentSession, at: dt.datetime) -> list[tuple[DueCh
         dosing_started_at=session.dosing_started_at, infusion_end=infusion_end,
         infusion_stopped=stopped, now=at,
         min_monitoring_min=esk.min_monitoring_min if esk else None)
-    done = set(MonitoringCheck.objects.filter(session=session).values_list("code", flat=True))
+    if done is None:
+        done = set(MonitoringCheck.objects.filter(session=session).values_list("code", flat=True))
     late = {c.code for c in overdue(plan, done, at)} if Status(session.status) in (
         Status.DOSING, Status.MONITORING, Status.RECOVERY) else set()
     out = []

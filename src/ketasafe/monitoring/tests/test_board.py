@@ -87,8 +87,9 @@ def test_fragment_query_count_is_fixed(client_for, make_patient, django_assert_n
     url = reverse("monitoring:board_fragment")
     client.get(url)
     # Session, user, its two permission lookups (view_board), then chairs, sessions in progress,
-    # the last two values of each vital (one window query), open alerts with their people.
-    with django_assert_num_queries(8):
+    # the last two values of each vital (one window query), the checks already recorded (for
+    # each chair's next scheduled check), open alerts with their people.
+    with django_assert_num_queries(9):
         client.get(url, HTTP_X_KETASAFE_POLL="1")
 
 
@@ -170,3 +171,20 @@ def test_alert_rules_page_creates_clinic_rules(client_for):
     assert admin.post(reverse("monitoring:alert_rules_new"), data).status_code == 302
     assert AlertRuleSet.objects.get(protocol_version=None).systolic_high == Decimal(175)
     assert client_for("nurse").get(reverse("monitoring:alert_rules")).status_code == 403
+
+
+def test_each_chair_shows_its_next_scheduled_check_and_flags_it_overdue(client_for, make_patient):
+    # Esketamine (facts 1.5): a BP check about 40 minutes after dosing. At 20 minutes it is
+    # upcoming; at 50 minutes, not recorded, it is overdue.
+    soon = make_session(make_patient(), chair=make_chair("Chair 1", "KETA^^CHAIR1"))
+    late = make_session(make_patient(), chair=make_chair("Chair 2", "KETA^^CHAIR2"),
+                        dosing_started_at=timezone.now() - dt.timedelta(minutes=50))
+    html = client_for("nurse").get(reverse("monitoring:board_fragment")).content.decode()
+    chair1, chair2 = html.split('aria-label="Chair 2"')
+    assert "Next check:" in chair1 and "overdue" not in chair1
+    assert "Next check:" in chair2 and "overdue" in chair2
+    from ketasafe.lib.timeutil import clinic_tz
+
+    expected = (late.dosing_started_at + dt.timedelta(minutes=40)).astimezone(clinic_tz()).strftime("%H:%M")
+    assert f"at {expected}" in chair2
+    assert soon.pk != late.pk
