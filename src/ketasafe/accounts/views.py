@@ -56,7 +56,7 @@ def home(request: HttpRequest) -> HttpResponse:
                 return redirect(reverse(name))
             except NoReverseMatch:
                 continue
-    return render(request, "accounts/no_role.html")
+    return render(request, "accounts/no_role.html", {"roles": roles_of(request.user)})
 
 
 @capability_required("manage_staff")

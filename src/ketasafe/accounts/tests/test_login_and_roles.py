@@ -152,3 +152,17 @@ def test_staff_change_their_own_password(client_for) -> None:
     assert response.status_code == 302
     client.user.refresh_from_db()
     assert client.user.check_password("my new long passphrase")
+
+
+def test_a_role_with_no_pages_yet_is_told_so_not_that_it_has_no_role(client_for) -> None:
+    page = client_for("cs_custodian").get("/").content.decode()
+    assert "cs_custodian" in page and "No role assigned" not in page
+
+
+def test_a_user_without_a_role_is_told_to_ask_an_admin(make_staff) -> None:
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(username="roleless", password=TEST_PASSWORD)
+    client = Client()
+    client.force_login(user)
+    assert "No role assigned" in client.get("/").content.decode()
