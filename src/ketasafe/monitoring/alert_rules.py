@@ -101,9 +101,9 @@ def evaluate_vitals(
     thresholds: AlertThresholds = DEFAULT_THRESHOLDS,
 ) -> list[AlertFinding]:
     """Check the latest reading of each kind. ``vitals`` holds converted values (UCUM units of
-    ``codes.map_observation``); a kind that is absent is not judged. The heart-rate rules use
-    ``heart_rate`` and fall back to ``pulse_rate`` when a chair has no ECG heart rate, so a
-    pulse-oximeter-only chair is still covered. Findings come in a fixed order."""
+    ``codes.map_observation``); a kind that is absent is not judged. The heart-rate rules judge
+    ``heart_rate`` and ``pulse_rate`` each (HR_HIGH/HR_LOW with the kind that is abnormal): an
+    abnormal pulse is never hidden by a normal ECG rate. Findings come in a fixed order."""
     th = thresholds
     found: list[AlertFinding] = []
 
@@ -113,9 +113,6 @@ def evaluate_vitals(
 
     sbp, dbp = vitals.get("systolic"), vitals.get("diastolic")
     spo2, rr = vitals.get("spo2"), vitals.get("resp_rate")
-    hr_kind: VitalKind = "heart_rate" if "heart_rate" in vitals else "pulse_rate"
-    hr = vitals.get(hr_kind)
-    hr_label = "Heart rate" if hr_kind == "heart_rate" else "Pulse rate"
     if sbp is not None:
         check("SBP_HIGH", "systolic", sbp >= th.systolic_high, th.systolic_high,
               f"Systolic {sbp} mmHg is at or above {th.systolic_high}")  # fmt: skip
@@ -125,7 +122,11 @@ def evaluate_vitals(
     if spo2 is not None:
         check("SPO2_LOW", "spo2", spo2 < th.spo2_low, th.spo2_low,
               f"SpO2 {spo2} % is below {th.spo2_low}")  # fmt: skip
-    if hr is not None:
+    hr_kinds: tuple[tuple[VitalKind, str], ...] = (("heart_rate", "Heart rate"), ("pulse_rate", "Pulse rate"))
+    for hr_kind, hr_label in hr_kinds:
+        hr = vitals.get(hr_kind)
+        if hr is None:
+            continue
         check("HR_HIGH", hr_kind, hr > th.hr_high, th.hr_high,
               f"{hr_label} {hr} /min is above {th.hr_high}")  # fmt: skip
         check("HR_LOW", hr_kind, hr < th.hr_low, th.hr_low,

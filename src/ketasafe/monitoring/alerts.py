@@ -2,8 +2,12 @@
 
 - ``evaluate_after_ingest`` / ``evaluate_session`` run from ``transaction.on_commit`` of the
   transaction that stored the observations (never before: an alert never points at data that
-  was rolled back). They judge the latest value of the kinds that just arrived against the
-  session's thresholds (``thresholds_for``) and its pre-dose baseline (``baseline_for``).
+  was rolled back). They judge every reading that just arrived (late or backfilled ones too)
+  and the latest value of its kinds against the session's thresholds (``thresholds_for``) and
+  its pre-dose baseline (``baseline_for``). "Latest" ignores readings stamped more than
+  ``FUTURE_SKEW`` ahead (flagged ``future_timestamp`` at ingest), so a monitor clock running
+  ahead cannot hide later readings. A PID-3 patient mismatch on a chair raises ``DATA_CONFLICT``
+  on that chair's session.
 - At most one open alert per session and code (a unique constraint; a race loses quietly).
 - ``run_watch(now)`` is the periodic part (the listener runs it every few seconds; ``ketasafe
   monitor_watch`` runs it on its own): escalation of alerts not acknowledged within
@@ -96,20 +100,55 @@ def baseline_for(session: Any) -> dict[str, Decimal]:
 
 # --- raising -----------------------------------------------------------------------------------
 
-def evaluate_after_ingest(sessions: Mapping[int, Iterable[str]]) -> None:
-    """on_commit callback of an ingest batch: judge each session that received new values."""
+FUTURE_SKEW = dt.timedelta(minutes=5)
+FUTURE_TIMESTAMP = "future_timestamp"  # observation flag: observed_at more than FUTURE_SKEW ahead of arrival
+DATA_CONFLICT = "DATA_CONFLICT"
+
+
+def evaluate_after_ingest(sessions: Mapping[int, Iterable[str]],
+                          new_messages: Mapping[int, Iterable[int]] | None = None,
+                          conflicts: Mapping[int, Iterable[str]] | None = None) -> None:
+    """on_commit callback of an ingest batch: judge each session that received new values.
+
+    ``new_messages`` maps a session to the ids of the messages just stored for it: every
+    reading of those messages is judged (late or backfilled readings, readings from a monitor
+    whose clock runs behind), not only the newest per kind. ``conflicts`` maps a session in
+    progress on a chair to what its chair sent for another registered patient (PID-3
+    mismatch): it raises ``DATA_CONFLICT`` on that session."""
+    new_messages = new_messages or {}
     for session_id, kinds in sessions.items():
         try:
-            evaluate_session(session_id, kinds=set(kinds))
+            evaluate_session(session_id, kinds=set(kinds), message_ids=set(new_messages.get(session_id, ())))
         except Exception:  # noqa: BLE001 - one session's failure must not hide the others' alerts
             log.exception("alert evaluation failed for session %s", session_id)
+    for session_id, mrns in (conflicts or {}).items():
+        try:
+            raise_data_conflict(session_id, sorted(set(mrns)))
+        except Exception:  # noqa: BLE001
+            log.exception("data-conflict alert failed for session %s", session_id)
+
+
+def raise_data_conflict(session_id: int, mrns: list[str], now: dt.datetime | None = None) -> Alert | None:
+    """The chair of this session sent data naming another registered patient (PID-3): the data
+    was kept off the session; the nurse must check which patient the monitor is set up for."""
+    now = now or timezone.now()
+    session = (TreatmentSession.objects.select_related("chair", "patient").filter(pk=session_id).first())
+    if session is None or session.status not in JUDGED:
+        return None
+    named = ", ".join(mrns) or "another patient"
+    return _raise(session, None, None, now, code=DATA_CONFLICT,
+                  message=f"Data from {session.chair or 'this chair'} names patient {named}, not the patient "
+                          f"in the chair: kept off this session. Check the monitor's patient.")
 
 
 def evaluate_session(session_id: int, *, kinds: set[str] | None = None,
-                     now: dt.datetime | None = None) -> list[Alert]:
-    """Judge the latest committed value of ``kinds`` (all kinds if None) for one session.
-    Raises the alerts that fire and are not already open; resolves an open stale-feed alert
-    (numerics arrived). Returns the alerts raised."""
+                     now: dt.datetime | None = None, message_ids: Iterable[int] = (),
+                     observation_ids: Iterable[int] = ()) -> list[Alert]:
+    """Judge the latest committed value of ``kinds`` (all kinds if None) for one session, and
+    every new reading (of ``message_ids`` / ``observation_ids``) whatever its timestamp.
+    "Latest" ignores readings stamped more than ``FUTURE_SKEW`` ahead of now (a monitor clock
+    ahead must not hide later readings). Raises the alerts that fire and are not already open;
+    resolves an open stale-feed alert (numerics arrived). Returns the alerts raised."""
     now = now or timezone.now()
     session = (TreatmentSession.objects.select_related("order", "chair", "patient")
                .only("id", "status", "dosing_started_at", "patient__id", "patient__mrn", "chair__id",
@@ -121,15 +160,35 @@ def evaluate_session(session_id: int, *, kinds: set[str] | None = None,
     qs = Observation.objects.filter(session=session).exclude(kind="").exclude(value=None)
     if kinds is not None:
         qs = qs.filter(kind__in=kinds)
-    for obs in qs.order_by("-observed_at", "-id")[:50]:
+    for obs in qs.filter(observed_at__lte=now + FUTURE_SKEW).order_by("-observed_at", "-id")[:50]:
         latest.setdefault(obs.kind, obs)
-    if not latest:
+    message_ids, observation_ids = set(message_ids), set(observation_ids)
+    new: list[Observation] = []
+    if message_ids or observation_ids:
+        new = list(qs.filter(Q(message_id__in=message_ids) | Q(pk__in=observation_ids)).order_by("id"))
+    if not latest and not new:
         return []
+    baseline = baseline_for(session)
+    thresholds = thresholds_for(session)
     vitals = {kind: plain(obs.value) for kind, obs in latest.items() if obs.value is not None}
-    findings = evaluate_vitals(vitals, baseline_for(session), thresholds_for(session))  # type: ignore[arg-type]
+    judged: list[tuple[AlertFinding, Observation | None]] = [
+        (f, latest.get(f.kind)) for f in evaluate_vitals(vitals, baseline, thresholds)]  # type: ignore[arg-type]
+    start = session.dosing_started_at
+    latest_ids = {o.pk for o in latest.values()}
+    for obs in new:
+        if obs.value is None or obs.pk in latest_ids:
+            continue
+        # A rise is judged only for a reading taken after dosing began.
+        rise_base = baseline if start is not None and obs.observed_at >= start else {}
+        reading: dict[Any, Decimal] = {obs.kind: plain(obs.value)}
+        judged += [(f, obs) for f in evaluate_vitals(reading, rise_base, thresholds)]  # type: ignore[arg-type]
     raised = []
-    for finding in findings:
-        alert = _raise(session, finding, latest.get(finding.kind), now)
+    done: set[str] = set()
+    for finding, source in judged:
+        if finding.code in done:
+            continue
+        done.add(finding.code)
+        alert = _raise(session, finding, source, now)
         if alert is not None:
             raised.append(alert)
     _resolve_stale(session, now, "numerics arrived again")

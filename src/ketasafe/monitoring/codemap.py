@@ -9,10 +9,12 @@ an admin has edited a row anywhere. ``do_save_code_map_entry`` is the one write 
 
 from __future__ import annotations
 
+import re
 import threading
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Max
 from django.http import HttpRequest
@@ -100,6 +102,60 @@ def invalidate() -> None:
         _cache.update(revision=None, rows=[], maps={})
 
 
+# The unit each kind is stored in: alert thresholds and charts assume these (hl7.codes converts
+# [degF] and [lb_av] to them). A code-map row names the unit values are converted *to*.
+KIND_UNITS: dict[str, str] = {
+    "systolic": "mm[Hg]", "diastolic": "mm[Hg]", "map": "mm[Hg]", "heart_rate": "/min", "pulse_rate": "/min",
+    "resp_rate": "/min", "spo2": "%", "temperature": "Cel", "weight": "kg"}
+KNOWN_UNITS = frozenset({*codes.UNIT_CODES.values(), *(t for _f, t in codes.CONVERSIONS), *KIND_UNITS.values()})
+_LOINC = re.compile(r"^([0-9]{1,7})-([0-9])$")
+
+
+def loinc_is_valid(code: str) -> bool:
+    """A LOINC code: digits, a hyphen and the check digit of LOINC's mod 10 algorithm (the
+    digits in odd positions from the right doubled, the digits of the products summed with
+    the other digits; the check digit brings the sum to a multiple of ten)."""
+    match = _LOINC.match(code.strip())
+    if not match:
+        return False
+    total = 0
+    for position, char in enumerate(reversed(match.group(1)), start=1):
+        digit = int(char)
+        if position % 2:
+            digit *= 2
+            digit = digit - 9 if digit > 9 else digit
+        total += digit
+    return (10 - total % 10) % 10 == int(match.group(2))
+
+
+def entry_errors(values: dict[str, Any]) -> dict[str, str]:
+    """What is wrong with a code-map row (field -> message); empty if nothing. A typo here
+    silently stops a vital from alerting, so the LOINC code, the unit and the plausible range
+    are checked before anything is saved."""
+    errors: dict[str, str] = {}
+    loinc = (values.get("loinc") or "").strip()
+    if not loinc_is_valid(loinc):
+        errors["loinc"] = f"{loinc or 'empty'} is not a LOINC code (digits, '-', check digit; e.g. 8480-6)."
+    extra = [x.strip() for x in (values.get("extra_loinc") or "").split(",") if x.strip()]
+    bad = [x for x in extra if not loinc_is_valid(x)]
+    if bad:
+        errors["extra_loinc"] = f"Not LOINC codes: {', '.join(bad)}."
+    unit = (values.get("ucum_unit") or "").strip()
+    kind = values.get("kind") or ""
+    if unit and unit not in KNOWN_UNITS:
+        errors["ucum_unit"] = (f"{unit} is not a UCUM unit KetaSafe converts (one of "
+                               f"{', '.join(sorted(KNOWN_UNITS))}; e.g. mm[Hg], not mmHg).")
+    elif kind and unit != KIND_UNITS.get(kind, unit):
+        errors["ucum_unit"] = f"A {kind} value is stored in {KIND_UNITS[kind]}, not {unit or 'no unit'}."
+    if kind:
+        low, high = values.get("plausible_low"), values.get("plausible_high")
+        if low is None or high is None:
+            errors["plausible_low"] = "A vital sign needs a plausible range (low and high)."
+        elif Decimal(low) >= Decimal(high):
+            errors["plausible_low"] = "Must be below the plausible high."
+    return errors
+
+
 @transaction.atomic
 def do_save_code_map_entry(*, actor: Any, values: dict[str, Any], instance: CodeMapEntry | None = None,
                            request: HttpRequest | None = None) -> CodeMapEntry:
@@ -109,6 +165,10 @@ def do_save_code_map_entry(*, actor: Any, values: dict[str, Any], instance: Code
         instance = CodeMapEntry()
     else:
         before = {f: getattr(instance, f) for f in values}
+    errors = entry_errors({name: getattr(instance, name) for name in (
+        "loinc", "extra_loinc", "ucum_unit", "kind", "plausible_low", "plausible_high")} | values)
+    if errors:
+        raise ValidationError(errors)
     for name, value in values.items():
         setattr(instance, name, value)
     instance.updated_by = actor if getattr(actor, "is_authenticated", False) else None

@@ -41,6 +41,7 @@ from ketasafe.sessions.models import Chair, TreatmentSession
 from ketasafe.sessions.state import Status
 
 from . import codemap
+from .alerts import FUTURE_SKEW, FUTURE_TIMESTAMP
 from .exceptions import MessageRejected
 from .hl7.ack import ack_accepted, ack_rejected, build_ack
 from .hl7.codes import map_observation
@@ -64,6 +65,9 @@ class Assignment:
     patient: Patient | None = None
     how: str = "unassigned"  # "session" | "patient" | "unassigned"
     flags: list[str] = field(default_factory=list)
+    # The session in progress on the chair when PID-3 names another registered patient.
+    conflict_session: TreatmentSession | None = None
+    devices: list[int] = field(default_factory=list)  # Device ids that sent it (marked seen once stored)
 
 
 def process_message(raw: bytes) -> bytes:
@@ -124,6 +128,9 @@ class _Prepared:
     patient: Patient | None
     session_id: int | None
     kinds: set[str]
+    conflict_session_id: int | None = None
+    conflict_mrn: str = ""
+    devices: list[int] = field(default_factory=list)
 
 
 def store_parsed(parsed: Sequence[tuple[int, ParsedMessage, bytes]]) -> dict[int, bool]:
@@ -166,14 +173,23 @@ def store_parsed(parsed: Sequence[tuple[int, ParsedMessage, bytes]]) -> dict[int
             for i, first in repeats:
                 outcomes[i] = outcomes.get(first, False)
             alert_sessions: dict[int, set[str]] = {}
+            new_messages: dict[int, set[int]] = {}
+            conflicts: dict[int, set[str]] = {}
             for p, ok in done:
-                if ok and p.session_id is not None and p.kinds:
+                if not ok or p.inbound.pk is None:
+                    continue  # answered AE (or a racing writer's copy): nothing of it is ours
+                lookups.seen_devices.update(p.devices)
+                if p.session_id is not None and p.kinds:
                     alert_sessions.setdefault(p.session_id, set()).update(p.kinds)
+                    new_messages.setdefault(p.session_id, set()).add(p.inbound.pk)
+                if p.conflict_session_id is not None:
+                    conflicts.setdefault(p.conflict_session_id, set()).add(p.conflict_mrn)
             lookups.finish(now)
-            if alert_sessions:
+            if alert_sessions or conflicts:
                 from .alerts import evaluate_after_ingest
 
-                transaction.on_commit(lambda: evaluate_after_ingest(alert_sessions), robust=True)
+                transaction.on_commit(lambda: evaluate_after_ingest(alert_sessions, new_messages, conflicts),
+                                      robust=True)
     except Exception:  # noqa: BLE001 - the commit failed: nothing of the batch is stored
         log.exception("commit of an ingest batch failed")
         return {i: False for i, _m, _r in parsed}
@@ -289,9 +305,14 @@ def _prepare(index: int, msg: ParsedMessage, raw: bytes, key: tuple[str, str], r
     rows = []
     unmapped = 0
     kinds: set[str] = set()
+    msg_flags: set[str] = set(msg.flags)
     for obs in msg.observations:
         mapped = map_observation(obs, code_map)
         flags = [*obs.flags, *mapped.flags, *assignment.flags]
+        observed_at = obs.observed_at or msg.sent_at or now
+        if observed_at > now + FUTURE_SKEW:
+            flags.append(FUTURE_TIMESTAMP)  # kept as sent; never allowed to hide later readings
+            msg_flags.add(FUTURE_TIMESTAMP)
         is_unmapped = "unmapped" in mapped.flags
         unmapped += is_unmapped
         if mapped.kind and mapped.value is not None:
@@ -299,7 +320,7 @@ def _prepare(index: int, msg: ParsedMessage, raw: bytes, key: tuple[str, str], r
         # OBS_COLUMNS order; the Observation model's max lengths applied as before.
         rows.append([
             session_id, patient_id, mapped.kind or "", (mapped.loinc or "")[:20], mapped.value,
-            (mapped.ucum_unit or "")[:20], obs.observed_at or msg.sent_at or now, Source.MONITOR.value, None,
+            (mapped.ucum_unit or "")[:20], observed_at, Source.MONITOR.value, None,
             obs.code[:80], obs.code_system[:40], obs.code_text[:120], obs.raw_value[:200],
             (obs.units_code or obs.units_text)[:80], obs.value_type[:10], obs.sub_id[:40],
             (obs.device_id or "")[:120], is_unmapped, flags, now])
@@ -309,8 +330,11 @@ def _prepare(index: int, msg: ParsedMessage, raw: bytes, key: tuple[str, str], r
             "sender": sender, "control_id": control_id, "observations": len(rows), "unmapped": unmapped,
             "assigned": assignment.how, "session": session_id,
             "chair": assignment.chair.pk if assignment.chair else None, "bed": msg.bed or "",
-            "flags": sorted({*msg.flags, *assignment.flags})}}
-    return _Prepared(index, inbound, rows, audit_entry, assignment.patient, session_id, kinds)
+            "flags": sorted({*msg_flags, *assignment.flags})}}
+    conflict = assignment.conflict_session
+    return _Prepared(index, inbound, rows, audit_entry, assignment.patient, session_id, kinds,
+                     conflict_session_id=conflict.pk if conflict is not None else None,
+                     conflict_mrn=(msg.patient_id or "")[:32], devices=assignment.devices)
 
 
 def _device_candidates(msg: ParsedMessage) -> set[str]:
@@ -382,32 +406,34 @@ def assign(msg: ParsedMessage, now: dt.datetime, lookups: Lookups | None = None)
     else nobody (stored unassigned, offered to a nurse).
 
     Safety: if PID-3 names a registered patient other than the one in the chair's session, the
-    data is not put on the session (flag ``patient_mismatch``) but on the named patient."""
-    own = lookups is None
+    data is not put on the session (flag ``patient_mismatch``) but on the named patient, and
+    ``conflict_session`` names the chair's session (it gets a ``DATA_CONFLICT`` alert). Data on
+    a patient without exactly one session in progress is flagged and listed as unassigned."""
     lookups = lookups or Lookups()
     result = Assignment()
     if msg.bed:
         result.chair = lookups.chair_by_bed(msg.bed[:80])
     devices = lookups.devices(_device_candidates(msg))
-    lookups.seen_devices.update(d.pk for d in devices)
+    result.devices = [d.pk for d in devices]
     if result.chair is None:
         result.chair = next((d.chair for d in devices if d.chair is not None), None)
     named = lookups.patient(msg.patient_id[:32]) if msg.patient_id else None
-    try:
-        if result.chair is not None:
-            session = lookups.session_on(result.chair)
-            if session is not None:
-                if named is not None and named.pk != session.patient_id:
-                    result.flags.append("patient_mismatch")
-                else:
-                    result.session, result.patient, result.how = session, session.patient, "session"
-                    return result
-        if named is not None:
-            result.patient, result.how = named, "patient"
-            in_progress = lookups.sessions_of(named)
-            if len(in_progress) == 1 and "patient_mismatch" not in result.flags:
-                result.session, result.how = in_progress[0], "session"
-        return result
-    finally:
-        if own:
-            lookups.finish(now)
+    if result.chair is not None:
+        session = lookups.session_on(result.chair)
+        if session is not None:
+            if named is not None and named.pk != session.patient_id:
+                result.flags.append("patient_mismatch")
+                result.conflict_session = session
+            else:
+                result.session, result.patient, result.how = session, session.patient, "session"
+                return result
+    if named is not None:
+        result.patient, result.how = named, "patient"
+        in_progress = lookups.sessions_of(named)
+        if len(in_progress) == 1 and "patient_mismatch" not in result.flags:
+            result.session, result.how = in_progress[0], "session"
+        elif len(in_progress) > 1:
+            result.flags.append("several_sessions_in_progress")
+        elif not in_progress:
+            result.flags.append("no_session_in_progress")
+    return result

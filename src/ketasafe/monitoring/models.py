@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 
 
 class VitalKind(models.TextChoices):
@@ -153,8 +155,12 @@ class AlertRuleSet(models.Model):
                         "rise_systolic", "rise_diastolic", "stale_after_s")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["protocol_version"], condition=models.Q(protocol_version=None),
-                                               name="alert_rules_one_clinic_wide")]
+        # NULLs never collide in a unique index, so the one clinic-wide set (no protocol version)
+        # is made unique on COALESCE(protocol_version_id, 0); protocol versions are unique anyway.
+        constraints = [models.UniqueConstraint(
+            Coalesce("protocol_version", Value(0)), name="alert_rules_one_clinic_wide",
+            violation_error_message="Clinic-wide alert rules already exist: edit them instead of adding a "
+                                    "second set.")]
 
     def __str__(self) -> str:
         return f"Alert rules for {self.protocol_version or 'the clinic'}"

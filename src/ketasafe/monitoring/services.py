@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 
 from ketasafe import audit
@@ -76,11 +77,11 @@ def do_record_manual_vitals(*, actor: Any, session: Any = None, patient: Any = N
                  object_type="monitoring.Observation",
                  object_id=",".join(str(o.pk) for o in observations),
                  after={k: v for k, v in clean.items()} | {"observed_at": observed_at})
-    _after_commit(session, set(clean))
+    _after_commit(session, set(clean), [o.pk for o in observations])
     return observations
 
 
-def _after_commit(session: Any, kinds: set[str] | None = None) -> None:
+def _after_commit(session: Any, kinds: set[str] | None = None, observation_ids: list[int] | None = None) -> None:
     """Judge the new values for alerts once (and only if) the caller's transaction commits."""
     if session is None:
         return
@@ -89,7 +90,7 @@ def _after_commit(session: Any, kinds: set[str] | None = None) -> None:
     def evaluate() -> None:
         from .alerts import evaluate_session
 
-        evaluate_session(session_id, kinds=kinds)
+        evaluate_session(session_id, kinds=kinds, observation_ids=observation_ids or ())
 
     transaction.on_commit(evaluate, robust=True)
 
@@ -116,12 +117,14 @@ def vitals_series(session: Any, kinds: tuple[str, ...] = ()) -> list[Observation
 def do_assign_observations(*, actor: Any, message: Any, session: Any,
                            request: HttpRequest | None = None) -> int:
     """Give a session the unassigned observations of one inbound message (a nurse's decision
-    when the monitor's bed and patient id matched nothing). Observations that already belong to
-    a patient or session are never moved. Returns the number assigned; audited."""
+    when the monitor's data matched no session). Observations that already belong to a session,
+    or to another patient than the session's, are never moved. Returns the number assigned; audited."""
     from ketasafe.accounts.access import require_capability
 
     require_capability(actor, "run_sessions")
-    qs = Observation.objects.select_for_update().filter(message=message, session=None, patient=None)
+    # Data already tied to a patient (by PID-3) only ever goes to that patient's session.
+    qs = Observation.objects.select_for_update().filter(
+        Q(patient=None) | Q(patient=session.patient), message=message, session=None)
     ids = list(qs.values_list("id", flat=True))
     if not ids:
         return 0

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Min
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -31,6 +31,8 @@ from .models import Alert, AlertRuleSet, CodeMapEntry, InboundMessage, Observati
 from .services import do_assign_observations, do_save_alert_rules
 
 POLL_SECONDS = 2
+# Observation flags that say why monitor data is on no session (shown on the unassigned page).
+ASSIGNMENT_FLAGS = frozenset({"patient_mismatch", "several_sessions_in_progress", "no_session_in_progress"})
 CODE_MAP_INTRO = ("A device code (OBX-3) and what it means: LOINC code, UCUM unit and the vital sign it is. "
                   "Never map a code you are not sure of: unmapped data is kept and shown, never guessed.")
 
@@ -46,8 +48,9 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
 @capability_required("view_board")
 def board(request: HttpRequest) -> HttpResponse:
     context = _board_context(request)
-    context["unassigned_count"] = (Observation.objects.filter(session=None, patient=None, message__isnull=False)
+    context["unassigned_count"] = (Observation.objects.filter(session=None, message__isnull=False)
                                    .values("message").distinct().count())
+    audit.record("view", request=request, detail=request.path)
     return render(request, "monitoring/board.html", context)
 
 
@@ -107,11 +110,25 @@ def session_chart(request: HttpRequest, session_id: int) -> HttpResponse:
 
 @capability_required("run_sessions")
 def unassigned(request: HttpRequest) -> HttpResponse:
-    messages_qs = (InboundMessage.objects.filter(observations__session=None, observations__patient=None)
+    """Every message with observations on no session: nobody matched, or a patient was found
+    (by PID-3) but not exactly one session of theirs in progress, or PID-3 named another patient
+    than the one in the chair (``patient_mismatch``). The flags say which."""
+    inbound = list(InboundMessage.objects.filter(observations__session=None)
                    .annotate(n=Count("observations"), first=Min("observations__observed_at"),
                              last=Max("observations__observed_at"))
                    .order_by("-received_at")[:200])
-    return render(request, "monitoring/unassigned.html", {"inbound": list(messages_qs)})
+    flags: dict[int, set[str]] = {}
+    patients: dict[int, str] = {}
+    for message_id, obs_flags, mrn in (Observation.objects.filter(message__in=inbound, session=None)
+                                       .values_list("message_id", "flags", "patient__mrn")):
+        flags.setdefault(message_id, set()).update(f for f in obs_flags or () if f in ASSIGNMENT_FLAGS)
+        if mrn:
+            patients[message_id] = mrn
+    for m in inbound:
+        m.assignment_flags = sorted(flags.get(m.pk, ()))  # type: ignore[attr-defined]
+        m.patient_mrn = patients.get(m.pk, "")  # type: ignore[attr-defined]
+    audit.record("view", request=request, detail=request.path)
+    return render(request, "monitoring/unassigned.html", {"inbound": inbound})
 
 
 def _in_chair_sessions() -> Any:
@@ -122,15 +139,21 @@ def _in_chair_sessions() -> Any:
 @capability_required("run_sessions")
 def assign(request: HttpRequest, message_id: int) -> HttpResponse:
     message = get_object_or_404(InboundMessage, pk=message_id)
-    observations = list(message.observations.filter(session=None, patient=None).order_by("id"))
-    form = AssignForm(request.POST or None, sessions=_in_chair_sessions())
+    observations = list(message.observations.filter(session=None).select_related("patient").order_by("id"))
+    named = next((o.patient for o in observations if o.patient is not None), None)
+    sessions = _in_chair_sessions()
+    if named is not None:  # data already tied to a patient only goes to that patient's session
+        sessions = sessions.filter(patient=named)
+    form = AssignForm(request.POST or None, sessions=sessions)
     if request.method == "POST" and form.is_valid():
         count = do_assign_observations(actor=request.user, message=message, session=form.cleaned_data["session"],
                                        request=request)
         messages.success(request, f"{count} observation(s) assigned.")
         return redirect("monitoring:unassigned")
+    if request.method == "GET":
+        audit.record("view", request=request, patient=named, obj=message, detail=request.path)
     return render(request, "monitoring/assign.html", {"message": message, "observations": observations,
-                                                      "form": form})
+                                                      "form": form, "named": named})
 
 
 @capability_required("configure_clinic")
@@ -187,7 +210,11 @@ def alert_rules_edit(request: HttpRequest, rules_id: int | None = None) -> HttpR
     if instance is None:
         initial = {name: getattr(DEFAULT_THRESHOLDS, name) for name in AlertRuleSet.THRESHOLD_FIELDS}
         if "protocol_version" in request.GET:
-            initial["protocol_version"] = get_object_or_404(ProtocolVersion, pk=request.GET["protocol_version"])
+            try:
+                version_id = int(request.GET["protocol_version"])
+            except ValueError:
+                raise Http404("No such protocol version.") from None
+            initial["protocol_version"] = get_object_or_404(ProtocolVersion, pk=version_id)
     form = AlertRuleSetForm(request.POST or None, instance=instance, initial=initial)
     if request.method == "POST" and form.is_valid():
         do_save_alert_rules(actor=request.user, instance=form.save(commit=False), request=request)

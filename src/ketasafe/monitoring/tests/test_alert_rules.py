@@ -59,12 +59,22 @@ def test_threshold_boundaries(kind: VitalKind, value: str, expected: list[str]) 
     assert codes({kind: D(value)}) == expected
 
 
-def test_pulse_rate_stands_in_for_missing_heart_rate() -> None:
+def test_pulse_rate_alone_is_judged_with_the_heart_rate_rules() -> None:
     (finding,) = evaluate_vitals({"pulse_rate": D(120)})
     assert (finding.code, finding.kind) == ("HR_HIGH", "pulse_rate")
     assert "Pulse rate" in finding.message
-    # With an ECG heart rate present, it is the one judged.
-    assert codes({"heart_rate": D(80), "pulse_rate": D(120)}) == []
+
+
+def test_an_abnormal_pulse_rate_is_not_hidden_by_a_normal_heart_rate() -> None:
+    (finding,) = evaluate_vitals({"heart_rate": D(72), "pulse_rate": D(140)})
+    assert (finding.code, finding.kind) == ("HR_HIGH", "pulse_rate")
+    low = evaluate_vitals({"heart_rate": D(72), "pulse_rate": D(40)})
+    assert [(f.code, f.kind) for f in low] == [("HR_LOW", "pulse_rate")]
+
+
+def test_heart_rate_and_pulse_rate_both_abnormal_give_a_finding_each() -> None:
+    found = evaluate_vitals({"heart_rate": D(130), "pulse_rate": D(135)})
+    assert [(f.code, f.kind) for f in found] == [("HR_HIGH", "heart_rate"), ("HR_HIGH", "pulse_rate")]
 
 
 @pytest.mark.parametrize(

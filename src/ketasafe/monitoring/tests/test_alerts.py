@@ -175,3 +175,62 @@ def test_stale_feed_while_dosing_raises_once_and_resolves_when_numerics_return(
 def test_no_stale_feed_outside_dosing_or_monitoring(make_patient):
     make_session(make_patient(), chair=make_chair(), status="recovery")
     assert run_watch(timezone.now() + dt.timedelta(hours=1))["stale"] == 0
+
+
+def test_a_reading_stamped_ahead_by_the_monitor_clock_does_not_hide_a_later_high_reading(
+        session, django_capture_on_commit_callbacks):
+    ahead = timezone.now() + dt.timedelta(hours=1)
+    ingest(oru("F1", systolic=124, at=ahead), django_capture_on_commit_callbacks)
+    ingest(oru("F2", systolic=186), django_capture_on_commit_callbacks)
+    alert = Alert.objects.get(code="SBP_HIGH")
+    assert alert.observation.message.control_id == "F2"
+
+
+def test_a_reading_more_than_5_minutes_ahead_of_arrival_is_kept_and_flagged_future_timestamp(session):
+    ahead = timezone.now() + dt.timedelta(minutes=10)
+    process_message(oru("F3", at=ahead))
+    rows = list(Observation.objects.exclude(kind=""))
+    assert rows and all("future_timestamp" in o.flags for o in rows)
+    assert all(o.observed_at > timezone.now() + dt.timedelta(minutes=5) for o in rows)  # kept as sent
+    assert Observation.objects.get(message__control_id="F3", kind="systolic").value == Decimal(124)
+    process_message(oru("F4", at=timezone.now() + dt.timedelta(minutes=2)))
+    assert not any("future_timestamp" in o.flags for o in Observation.objects.filter(message__control_id="F4"))
+
+
+def test_a_late_high_reading_older_than_the_latest_is_judged(session, django_capture_on_commit_callbacks):
+    now = timezone.now()
+    ingest(oru("L1", systolic=124, at=now), django_capture_on_commit_callbacks)
+    ingest(oru("L2", systolic=190, at=now - dt.timedelta(minutes=5)), django_capture_on_commit_callbacks)
+    alert = Alert.objects.get(code="SBP_HIGH")
+    assert alert.value == Decimal(190) and alert.observation.message.control_id == "L2"
+
+
+def test_a_late_reading_taken_before_dosing_is_not_judged_as_a_rise(session, django_capture_on_commit_callbacks):
+    before = session.dosing_started_at
+    ingest(oru("R1", systolic=110, diastolic=70, at=before - dt.timedelta(minutes=2)),
+           django_capture_on_commit_callbacks)
+    ingest(oru("R2", systolic=124, diastolic=78), django_capture_on_commit_callbacks)
+    ingest(oru("R3", systolic=160, diastolic=80, at=before - dt.timedelta(minutes=10)),
+           django_capture_on_commit_callbacks)
+    assert not Alert.objects.filter(code__in=("SBP_RISE", "DBP_RISE")).exists()
+
+
+def test_a_manual_backfilled_high_reading_is_judged(session, make_staff, django_capture_on_commit_callbacks):
+    ingest(oru("M1", systolic=124), django_capture_on_commit_callbacks)
+    nurse = make_staff("nurse")
+    with django_capture_on_commit_callbacks(execute=True):
+        do_record_manual_vitals(actor=nurse, session=session, values={"systolic": 188},
+                                observed_at=timezone.now() - dt.timedelta(minutes=4))
+    assert Alert.objects.filter(code="SBP_HIGH", value=Decimal(188)).exists()
+
+
+def test_pid3_naming_another_patient_raises_a_data_conflict_on_the_chairs_session(
+        make_patient, django_capture_on_commit_callbacks):
+    session = make_session(make_patient(mrn="IN-CHAIR"), chair=make_chair())
+    make_patient(mrn="OTHER")
+    ingest(oru("X1", mrn="OTHER"), django_capture_on_commit_callbacks)
+    alert = Alert.objects.get(code="DATA_CONFLICT")
+    assert alert.session == session and alert.status == "raised" and "OTHER" in alert.message
+    assert AuditEntry.objects.filter(object_type="monitoring.Alert", object_id=str(alert.pk), action="create").exists()
+    ingest(oru("X2", mrn="OTHER"), django_capture_on_commit_callbacks)
+    assert Alert.objects.filter(code="DATA_CONFLICT").count() == 1

@@ -188,3 +188,102 @@ def test_each_chair_shows_its_next_scheduled_check_and_flags_it_overdue(client_f
     expected = (late.dosing_started_at + dt.timedelta(minutes=40)).astimezone(clinic_tz()).strftime("%H:%M")
     assert f"at {expected}" in chair2
     assert soon.pk != late.pk
+
+
+def test_unassigned_page_lists_data_found_by_mrn_without_a_session_and_patient_mismatches(client_for, make_patient):
+    make_patient(mrn="MRN-NOSESSION")
+    process_message(oru("U1", bed="NO^^SUCH", mrn="MRN-NOSESSION"))
+    make_session(make_patient(mrn="IN-CHAIR"), chair=make_chair())
+    make_patient(mrn="OTHER")
+    process_message(oru("U2", mrn="OTHER"))
+    client = client_for("nurse")
+    listing = client.get(reverse("monitoring:unassigned")).content.decode()
+    for control_id in ("U1", "U2"):
+        message = InboundMessage.objects.get(control_id=control_id)
+        assert reverse("monitoring:assign", args=[message.pk]) in listing
+    assert "patient mismatch" in listing and "no_session_in_progress" in listing
+    board = client.get(reverse("monitoring:board")).content.decode()
+    assert "2 monitor messages not on a session" in board
+
+
+def test_data_named_for_a_patient_can_only_be_assigned_to_that_patients_session(client_for, make_patient):
+    named = make_patient(mrn="NAMED")
+    process_message(oru("N1", bed="NO^^SUCH", mrn="NAMED"))
+    other_session = make_session(make_patient(), chair=make_chair())
+    own_session = make_session(named, chair=make_chair("Chair 2", "KETA^^CHAIR2"))
+    client = client_for("nurse")
+    message = InboundMessage.objects.get()
+    response = client.post(reverse("monitoring:assign", args=[message.pk]), {"session": other_session.pk})
+    assert response.status_code == 200  # not a choice
+    assert not Observation.objects.filter(session=other_session).exists()
+    response = client.post(reverse("monitoring:assign", args=[message.pk]), {"session": own_session.pk})
+    assert response.status_code == 302
+    assert set(Observation.objects.values_list("session_id", flat=True)) == {own_session.pk}
+
+
+def test_full_page_gets_of_board_unassigned_and_assign_write_a_view_audit_entry(client_for, make_patient):
+    from ketasafe.audit.models import AuditEntry
+
+    patient = make_patient(mrn="MRN-VIEW")
+    process_message(oru("V1", bed="NO^^SUCH", mrn="MRN-VIEW"))
+    message = InboundMessage.objects.get()
+    client = client_for("nurse")
+    for url in (reverse("monitoring:board"), reverse("monitoring:unassigned"),
+                reverse("monitoring:assign", args=[message.pk])):
+        before = AuditEntry.objects.filter(action="view").count()
+        assert client.get(url).status_code == 200
+        assert AuditEntry.objects.filter(action="view").count() == before + 1, url
+    assert AuditEntry.objects.filter(action="view", patient=patient).exists()
+    before = AuditEntry.objects.filter(action="view").count()
+    client.get(reverse("monitoring:board_fragment"), HTTP_X_KETASAFE_POLL="1")
+    assert AuditEntry.objects.filter(action="view").count() == before  # the 2-s poll is not audited
+
+
+def test_alert_rules_new_with_a_non_numeric_protocol_version_is_404_not_500(client_for):
+    admin = client_for("clinic_admin")
+    assert admin.get(reverse("monitoring:alert_rules_new") + "?protocol_version=abc").status_code == 404
+
+
+RULES = {"protocol_version": "", "systolic_high": "180", "diastolic_high": "110", "spo2_low": "92",
+         "hr_high": "110", "hr_low": "50", "rr_low": "8", "rise_systolic": "40", "rise_diastolic": "25",
+         "stale_after_s": "180"}
+
+
+def test_a_second_clinic_wide_rule_set_is_refused_by_the_form_and_the_database(client_for):
+    from django.db import IntegrityError, transaction
+
+    admin = client_for("clinic_admin")
+    assert admin.post(reverse("monitoring:alert_rules_new"), RULES).status_code == 302
+    response = admin.post(reverse("monitoring:alert_rules_new"), {**RULES, "systolic_high": "170"})
+    assert response.status_code == 200 and b"Clinic-wide alert rules already exist" in response.content
+    assert AlertRuleSet.objects.filter(protocol_version=None).count() == 1
+    existing = AlertRuleSet.objects.get()
+    assert admin.post(reverse("monitoring:alert_rules_edit", args=[existing.pk]),
+                      {**RULES, "systolic_high": "170"}).status_code == 302  # editing it is fine
+    values = {name: getattr(existing, name) for name in AlertRuleSet.THRESHOLD_FIELDS}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AlertRuleSet.objects.create(protocol_version=None, **values)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("systolic_high", "9999"), ("systolic_high", "139"), ("diastolic_high", "1"), ("diastolic_high", "131"),
+    ("spo2_low", "0.1"), ("spo2_low", "98"), ("hr_high", "161"), ("hr_low", "29"), ("hr_low", "61"),
+    ("rr_low", "99999"), ("rr_low", "3"), ("rise_systolic", "81"), ("rise_diastolic", "9"),
+    ("stale_after_s", "999999"), ("stale_after_s", "59"),
+])  # fmt: skip
+def test_alert_thresholds_that_switch_an_alarm_off_are_refused(field, value):
+    from ketasafe.monitoring.forms import AlertRuleSetForm
+
+    form = AlertRuleSetForm({**RULES, field: value})
+    assert not form.is_valid()
+    assert "sanity bounds" in " ".join(form.errors[field])
+
+
+def test_alert_thresholds_at_the_bounds_are_accepted_and_the_bounds_are_in_the_help_text():
+    from ketasafe.monitoring.forms import AlertRuleSetForm
+
+    edges = {"systolic_high": "220", "diastolic_high": "80", "spo2_low": "97", "hr_high": "90", "hr_low": "30",
+             "rr_low": "12", "rise_systolic": "10", "rise_diastolic": "50", "stale_after_s": "600"}
+    form = AlertRuleSetForm({**RULES, **edges})
+    assert form.is_valid(), form.errors
+    assert "140-220" in form.fields["systolic_high"].help_text

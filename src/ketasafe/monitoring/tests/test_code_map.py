@@ -187,3 +187,66 @@ def test_11073_nan_sentinel_is_implausible() -> None:
 def test_no_numeric_value_gives_no_value_and_no_extra_flag() -> None:
     m = map_observation(obx("150021", "MDC", None, MMHG))
     assert (m.kind, m.value, m.flags) == ("systolic", None, ())
+
+
+# --- admin edits are checked (a typo must not silently stop a vital from alerting) -------------
+
+SYSTOLIC_ROW = {"source": "", "system": "MDC", "code": "150021", "loinc": "8480-6", "display": "Systolic",
+                "ucum_unit": "mm[Hg]", "kind": "systolic", "extra_loinc": "", "plausible_low": "0",
+                "plausible_high": "400", "reference": "edited", "active": "on"}
+
+
+@pytest.mark.parametrize("code", ["8480-6", "8462-4", "59408-5", "2708-6", "9279-1", "8867-4", "8310-5"])
+def test_real_loinc_codes_pass_the_mod10_check(code: str) -> None:
+    from ketasafe.monitoring.codemap import loinc_is_valid
+
+    assert loinc_is_valid(code)
+
+
+@pytest.mark.parametrize("code", ["banana", "8480-5", "8480", "8480-66", "-6", "84 80-6", ""])
+def test_malformed_loinc_codes_or_wrong_check_digits_fail(code: str) -> None:
+    from ketasafe.monitoring.codemap import loinc_is_valid
+
+    assert not loinc_is_valid(code)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("change", "field"), [
+    ({"loinc": "banana"}, "loinc"),
+    ({"loinc": "8480-5"}, "loinc"),
+    ({"extra_loinc": "8480-6,nope"}, "extra_loinc"),
+    ({"ucum_unit": "mmHg"}, "ucum_unit"),
+    ({"ucum_unit": "%"}, "ucum_unit"),
+    ({"ucum_unit": ""}, "ucum_unit"),
+    ({"plausible_low": ""}, "plausible_low"),
+    ({"plausible_high": ""}, "plausible_low"),
+    ({"plausible_low": "300", "plausible_high": "200"}, "plausible_low"),
+])  # fmt: skip
+def test_code_map_form_rejects_entries_that_would_stop_a_vital_alerting(change: dict, field: str) -> None:
+    from ketasafe.monitoring.forms import CodeMapEntryForm
+
+    form = CodeMapEntryForm({**SYSTOLIC_ROW, "code": "X1", **change})
+    assert not form.is_valid()
+    assert field in form.errors, form.errors
+
+
+@pytest.mark.django_db
+def test_code_map_form_accepts_a_correct_entry_and_a_unitless_panel_row() -> None:
+    from ketasafe.monitoring.forms import CodeMapEntryForm
+
+    assert CodeMapEntryForm({**SYSTOLIC_ROW, "code": "X1"}).is_valid()
+    panel = {**SYSTOLIC_ROW, "code": "X2", "loinc": "85354-9", "ucum_unit": "", "kind": "", "plausible_low": "",
+             "plausible_high": ""}
+    assert CodeMapEntryForm(panel).is_valid()
+
+
+@pytest.mark.django_db
+def test_the_save_service_refuses_a_bad_entry_too(make_staff) -> None:
+    from django.core.exceptions import ValidationError
+
+    from ketasafe.monitoring.codemap import do_save_code_map_entry
+
+    values = {**SYSTOLIC_ROW, "code": "X3", "ucum_unit": "mmHg", "active": True, "plausible_low": Decimal(0),
+              "plausible_high": Decimal(400)}
+    with pytest.raises(ValidationError):
+        do_save_code_map_entry(actor=make_staff("clinic_admin"), values=values)

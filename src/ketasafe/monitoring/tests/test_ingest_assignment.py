@@ -84,7 +84,8 @@ def test_a_code_map_edit_applies_to_the_next_message(make_staff) -> None:
     assert Observation.objects.get(raw_code="RR").unmapped
     codemap.do_save_code_map_entry(actor=make_staff("clinic_admin"), values={
         "source": "KSIM", "system": "LOCAL", "code": "RR", "loinc": "9279-1", "display": "Respiratory rate",
-        "ucum_unit": "/min", "kind": "resp_rate", "active": True})
+        "ucum_unit": "/min", "kind": "resp_rate", "plausible_low": Decimal(0), "plausible_high": Decimal(350),
+        "active": True})
     process_message(oru("B2").replace(b"151562^MDC_RESP_RATE^MDC", b"RR^Resp^LOCAL"))
     latest = Observation.objects.filter(raw_code="RR").latest("id")
     assert (latest.kind, latest.value, latest.unmapped) == ("resp_rate", Decimal(14), False)
@@ -132,3 +133,26 @@ def test_one_bad_message_in_a_batch_does_not_cost_the_others(monkeypatch) -> Non
     assert [ack_code(a) for a in acks] == ["AA", "AE", "AR", "AA", "AA"]
     assert sorted(InboundMessage.objects.values_list("control_id", flat=True)) == ["G1", "G3"]
     assert Observation.objects.filter(message__control_id="G1").count() == 7
+
+
+def test_a_device_is_not_marked_seen_by_a_message_answered_ae(make_patient, monkeypatch) -> None:
+    chair = make_chair()
+    make_session(make_patient(), chair=chair)
+    Device.objects.create(identifier="0012A3FFFE0000AB", chair=chair)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ingest, "_insert", broken)
+    assert ack_code(process_message(oru("D1", bed="", device="0012A3FFFE0000AB"))) == "AE"
+    assert Device.objects.get().last_seen_at is None
+
+
+def test_a_patient_with_two_sessions_in_progress_gets_data_flagged_off_both(make_patient) -> None:
+    patient = make_patient(mrn="TWO")
+    first = make_session(patient)
+    make_session(patient, prescriber=first.prescriber_on_site)
+    process_message(oru("T1", bed="UNKNOWN^^BED", mrn="TWO"))
+    rows = list(Observation.objects.all())
+    assert {o.session_id for o in rows} == {None}
+    assert all("several_sessions_in_progress" in o.flags for o in rows)

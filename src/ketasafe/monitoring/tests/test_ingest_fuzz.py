@@ -40,8 +40,27 @@ def mutated(draw: st.DrawFn) -> bytes:
 
 def check_ack(ack: bytes) -> None:
     assert isinstance(ack, bytes) and ack.startswith(b"MSH|")
-    assert ack_fields(ack)[1] in ("AA", "AE", "AR")
+    fields = ack_fields(ack)
+    assert fields[1] in ("AA", "AE", "AR")
+    # The generic "internal error" AE means a parser or storage bug, never an answer to bad input.
+    assert "internal error" not in "|".join(fields[2:]), ack
     assert b"\x0b" not in ack and b"\x1c" not in ack  # safe to frame
+
+
+def stored_counts() -> tuple[int, ...]:
+    from ketasafe.audit.models import AuditEntry
+    from ketasafe.monitoring.models import Device, InboundMessage, Observation
+
+    return tuple(model.objects.count() for model in (InboundMessage, Observation, AuditEntry, Device))
+
+
+def check_message(raw: bytes) -> None:
+    """ACK oracle for one message: a good ACK, and an AE/AR stored nothing at all."""
+    before = stored_counts()
+    ack = process_message(raw)
+    check_ack(ack)
+    if ack_fields(ack)[1] != "AA":
+        assert stored_counts() == before, ack
 
 
 @pytest.mark.django_db
@@ -59,14 +78,31 @@ def test_any_byte_stream_gets_acks_or_is_dropped_never_an_exception(chunks, cuts
     frames = [m for piece in pieces for m in decoder.feed(piece)]
     decoder.close()
     for raw in frames:
-        check_ack(process_message(raw))
+        check_message(raw)
 
 
 @pytest.mark.django_db
 @FUZZ
 @given(batch=st.lists(mutated(), min_size=1, max_size=5))
 def test_a_batch_of_mutated_messages_answers_each_in_order(batch) -> None:
+    before = stored_counts()
     acks = process_batch(batch)
     assert len(acks) == len(batch)
     for ack in acks:
         check_ack(ack)
+    if all(ack_fields(ack)[1] != "AA" for ack in acks):
+        assert stored_counts() == before  # rejected messages leave no trace
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(raw=mutated())
+def test_a_rejected_message_stores_nothing_and_is_never_an_internal_error(raw) -> None:
+    check_message(raw)
+
+
+def test_the_oracle_fails_on_the_generic_internal_error() -> None:
+    from ketasafe.monitoring.ingest import _generic_error
+
+    with pytest.raises(AssertionError):
+        check_ack(_generic_error(None))
