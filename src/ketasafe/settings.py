@@ -62,8 +62,14 @@ def _secret_key() -> str:
         return key_file.read_text().strip()
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
-    key_file.write_text(key)
-    key_file.chmod(0o600)
+    # Created owner-only (0600) in one step: no moment where another user could read it.
+    # O_EXCL: if another process won the race, use its key rather than overwrite it.
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return key_file.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
     return key
 
 
@@ -110,8 +116,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "ketasafe.accounts.middleware.LoginRequiredEverywhere",
-    "ketasafe.accounts.middleware.IdleTimeout",
+    # Before IdleTimeout, so its logout redirect carries the security headers too.
     "ketasafe.lib.middleware.SecurityHeaders",
+    "ketasafe.accounts.middleware.IdleTimeout",
     "ketasafe.lib.middleware.ClinicTimezone",
     # axes must be last: it turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
@@ -178,10 +185,16 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Lockout (django-axes): 5 failures per user+address lock for 30 minutes.
+# Lockout (django-axes): 5 failures for a username lock that account for 30 minutes, whatever
+# address they come from (locking per user+address let an attacker rotate addresses). Unlocked
+# early by a clinic admin with `ketasafe axes_reset_username USER` (README "Production").
 AXES_FAILURE_LIMIT = env_int("KETASAFE_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("KETASAFE_LOGIN_COOLOFF_MINUTES", 30) / 60
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes warns that a lock without the address can be dodged by rotating User-Agents or cookies:
+# that concerns combinations such as username+user_agent; a lock on the username alone is not
+# dodged that way (and is what stops rotating addresses).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False

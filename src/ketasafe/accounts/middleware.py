@@ -26,6 +26,7 @@ class LoginRequiredEverywhere(LoginRequiredMiddleware):
 
 
 POLL_HEADER = "HTTP_X_KETASAFE_POLL"
+LOGIN_AT_KEY = "login_at"  # set at login (accounts.signals), checked by IdleTimeout
 
 
 class IdleTimeout:
@@ -42,15 +43,26 @@ class IdleTimeout:
         if request.user.is_authenticated:
             now = time.time()
             last = request.session.get("last_activity", now)
+            # The absolute lifetime counts from login: saving the session on each request renews
+            # its cookie expiry, so SESSION_COOKIE_AGE alone would be a sliding window.
+            login_at = request.session.setdefault(LOGIN_AT_KEY, now)
+            if now - login_at > settings.SESSION_COOKIE_AGE:
+                return self._log_out(request, "session lifetime",
+                                     "Your session reached its maximum length: please log in again.")
             if now - last > settings.IDLE_TIMEOUT_SECONDS:
-                request._logout_reason = "idle timeout"  # type: ignore[attr-defined]
-                auth.logout(request)
-                messages.info(request, "You were logged out after a period of inactivity.")
-                if getattr(request, "htmx", False):
-                    response = HttpResponse(status=401)
-                    response["HX-Redirect"] = "/login/"
-                    return response
-                return redirect(f"/login/?next={request.path}")
+                return self._log_out(request, "idle timeout",
+                                     "You were logged out after a period of inactivity.")
             if not request.META.get(POLL_HEADER):
                 request.session["last_activity"] = now
         return self.get_response(request)
+
+    @staticmethod
+    def _log_out(request: HttpRequest, reason: str, message: str) -> HttpResponse:
+        request._logout_reason = reason  # type: ignore[attr-defined]
+        auth.logout(request)
+        messages.info(request, message)
+        if getattr(request, "htmx", False):
+            response = HttpResponse(status=401)
+            response["HX-Redirect"] = "/login/"
+            return response
+        return redirect(f"/login/?next={request.path}")

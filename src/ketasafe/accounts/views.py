@@ -92,7 +92,10 @@ def staff_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if member == request.user and not form.cleaned_data["active"]:
             form.add_error("active", "You cannot deactivate your own account.")
-        else:
+        if member == request.user and sorted(form.cleaned_data["roles"]) != initial["roles"]:
+            # Two-person rule: another clinic admin must change an admin's own roles.
+            form.add_error("roles", "You cannot change your own roles; ask another clinic admin.")
+        if not form.errors:
             if sorted(form.cleaned_data["roles"]) != initial["roles"]:
                 do_set_roles(actor=request.user, request=request, user=member,
                              roles=form.cleaned_data["roles"])

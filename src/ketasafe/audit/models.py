@@ -63,6 +63,9 @@ class AuditEntry(models.Model):
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
+        # The base manager too (used by related-object access and by AuditEntry._base_manager),
+        # so no manager of this model can update or delete.
+        base_manager_name = "objects"
         ordering = ["-id"]
         verbose_name_plural = "audit entries"
         indexes = [models.Index(fields=["patient", "at"]), models.Index(fields=["actor", "at"])]
@@ -96,11 +99,28 @@ class AuditEntry(models.Model):
         }
 
 
+class ChainHeadQuerySet(models.QuerySet["ChainHead"]):
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("the audit chain head cannot be deleted")
+
+
 class ChainHead(models.Model):
-    """One row: the newest entry's id and hash. Locked by each writer, so the chain is serial."""
+    """One row: the newest entry's id and hash. Locked by each writer, so the chain is serial.
+
+    Never deleted: without it the next entry would restart the chain from genesis, hiding
+    whatever was removed before it. (Updated only by ``audit.record``.)
+    """
 
     last_entry_id = models.BigIntegerField(null=True)
     last_hash = models.CharField(max_length=64)
 
+    objects = ChainHeadQuerySet.as_manager()
+
+    class Meta:
+        base_manager_name = "objects"
+
     def __str__(self) -> str:
         return f"chain head at #{self.last_entry_id}"
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("the audit chain head cannot be deleted")

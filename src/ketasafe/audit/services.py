@@ -7,6 +7,7 @@ rolls back, so does its entry, and an entry never exists for a change that did n
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -14,8 +15,10 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, models, transaction
 from django.http import HttpRequest
+from django.utils.ipv6 import clean_ipv6_address
 
 from . import chain
+from .exceptions import AuditChainHeadMissing
 from .models import Action, AuditEntry, ChainHead
 
 Actor = AbstractBaseUser | AnonymousUser | str | None
@@ -38,9 +41,18 @@ def _jsonable(value: Any) -> Any:
 
 
 def _client_address(request: HttpRequest | None) -> str | None:
+    """REMOTE_ADDR in the form GenericIPAddressField stores it (so the hashed value is the stored
+    value): zone index dropped, IPv6 compressed and lower-cased; None if it is not an address."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    raw = request.META.get("REMOTE_ADDR") or ""
+    try:
+        address = ipaddress.ip_address(raw.split("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        return clean_ipv6_address(str(address))  # exactly what GenericIPAddressField stores
+    return str(address)
 
 
 def _actor(actor: Actor, request: HttpRequest | None) -> tuple[Any, str]:
@@ -94,8 +106,16 @@ def _build(
 
 
 def _lock_head() -> ChainHead:
-    """The chain head, row-locked until the caller's transaction ends (created if missing)."""
+    """The chain head, row-locked until the caller's transaction ends (created if missing).
+
+    Created only for an empty log: a missing head with entries present means the head was
+    removed behind the ORM, and starting again from genesis would hide that.
+    """
     head = ChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None and AuditEntry.objects.exists():
+        raise AuditChainHeadMissing(
+            "the audit chain head is missing but audit entries exist: refusing to restart the "
+            "chain from genesis (run `ketasafe audit_verify` and restore the head from a backup)")
     if head is None:  # a new (or flushed) database; get_or_create is safe against a race
         ChainHead.objects.get_or_create(pk=1, defaults={"last_entry_id": None,
                                                         "last_hash": chain.GENESIS_HASH})

@@ -47,6 +47,16 @@ def audit_list(request: HttpRequest) -> HttpResponse:
                   status=400 if form.errors else 200)
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run as a formula (OWASP "CSV injection")."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -66,9 +76,9 @@ def audit_export(request: HttpRequest) -> StreamingHttpResponse:
     def rows() -> Any:
         yield writer.writerow(header)
         for e in entries.iterator(chunk_size=2000):
-            yield writer.writerow([e.pk, e.at.isoformat(), e.actor, e.action,
-                                   e.patient.mrn if e.patient else "", e.object_type, e.object_id,
-                                   e.changes, e.detail, e.client_address or "", e.hash])
+            yield writer.writerow([_cell(v) for v in (
+                e.pk, e.at.isoformat(), e.actor, e.action, e.patient.mrn if e.patient else "",
+                e.object_type, e.object_id, e.changes, e.detail, e.client_address or "", e.hash)])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="ketasafe-audit.csv"'

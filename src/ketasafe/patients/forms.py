@@ -1,13 +1,30 @@
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
 from django import forms
+
+from ketasafe.lib.timeutil import clinic_today
 
 from .codes import is_atc, is_icd10cm, normalise_icd10
 from .models import Allergy, Measurement, Medication, Patient, Problem, ProblemStatus
 
 DATE = forms.DateInput(attrs={"type": "date"})
+EARLIEST_DATE = dt.date(1900, 1, 1)
+MRN_PATTERN = re.compile(r"[A-Z0-9-]{3,32}")
+
+
+def _past_date(value: dt.date | None, what: str) -> dt.date | None:
+    """A date no later than today in the clinic and no earlier than 1900."""
+    if value is None:
+        return value
+    if value > clinic_today():
+        raise forms.ValidationError(f"{what} cannot be in the future.")
+    if value < EARLIEST_DATE:
+        raise forms.ValidationError(f"{what} cannot be before 1900.")
+    return value
 
 
 class PatientForm(forms.ModelForm):
@@ -21,7 +38,12 @@ class PatientForm(forms.ModelForm):
 
     def clean_mrn(self) -> str:
         mrn: str = self.cleaned_data["mrn"].strip().upper()
+        if not MRN_PATTERN.fullmatch(mrn):
+            raise forms.ValidationError("An MRN is 3 to 32 letters, digits or dashes.")
         return mrn
+
+    def clean_birth_date(self) -> Any:
+        return _past_date(self.cleaned_data.get("birth_date"), "Birth date")
 
 
 class MeasurementForm(forms.ModelForm):
@@ -29,6 +51,9 @@ class MeasurementForm(forms.ModelForm):
         model = Measurement
         fields = ["measured_on", "weight_kg", "height_cm"]
         widgets = {"measured_on": DATE}
+
+    def clean_measured_on(self) -> Any:
+        return _past_date(self.cleaned_data.get("measured_on"), "Measurement date")
 
     def clean_weight_kg(self) -> Any:
         w = self.cleaned_data["weight_kg"]

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ketasafe import audit
@@ -21,7 +22,8 @@ from .panels import panels
 
 @capability_required("view_patients")
 def patient_list(request: HttpRequest) -> HttpResponse:
-    q = request.GET.get("q", "").strip()[:100]
+    # NUL cannot be stored or compared by PostgreSQL: drop it rather than fail with a 500.
+    q = request.GET.get("q", "").replace("\x00", "").strip()[:100]
     patients = Patient.objects.all()
     if q:
         terms = q.split()
@@ -29,9 +31,10 @@ def patient_list(request: HttpRequest) -> HttpResponse:
             patients = patients.filter(
                 Q(mrn__icontains=term) | Q(given_name__icontains=term) | Q(family_name__icontains=term)
             )
-        audit.record("view", request=request, object_type="patients.Patient",
-                     detail=f"search: {q}")
     page = Paginator(patients.order_by("family_name", "given_name"), 25).get_page(request.GET.get("page"))
+    # The list itself shows MRNs, names and birth dates: every page shown is an audited view.
+    audit.record("view", request=request, object_type="patients.Patient",
+                 detail=f"patient list page={page.number} q={q}")
     template = "patients/_rows.html" if getattr(request, "htmx", False) else "patients/list.html"
     return render(request, template, {"page": page, "q": q})
 
@@ -93,15 +96,13 @@ def record_add(request: HttpRequest, patient_id: int, kind: str) -> HttpResponse
                                    model=form_class._meta.model, **fields)
         messages.success(request, "Saved.")
         nxt = request.GET.get("next", "")
-        return redirect(nxt if _safe_next(nxt) else reverse("patients:detail", args=[patient.pk]))
+        safe = url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()},
+                                               require_https=request.is_secure())
+        return redirect(nxt if nxt and safe else reverse("patients:detail", args=[patient.pk]))
     return render(request, "form_page.html",
                   {"form": form, "title": f"{title}: {patient.full_name}",
                    "cancel_url": reverse("patients:detail", args=[patient.pk])},
                   status=400 if form.errors else 200)
-
-
-def _safe_next(nxt: str) -> bool:
-    return nxt.startswith("/") and not nxt.startswith("//")
 
 
 @require_POST

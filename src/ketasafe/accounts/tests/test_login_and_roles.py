@@ -25,7 +25,35 @@ def test_every_role_exists_as_a_group_with_its_capabilities() -> None:
     assert list(Group.objects.get(name="auditor").permissions.values_list("codename", flat=True)) == ["view_audit"]
 
 
-@pytest.mark.parametrize("url", ["/", "/patients/", "/patients/1/", "/audit/", "/staff/", "/setup/"])
+def _every_page_url() -> list[str]:
+    """Every named route: those without arguments, and those whose arguments are all whole
+    numbers (filled with 1). Routes of other apps come in as they are added."""
+    from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+    urls: set[str] = set()
+
+    def walk(patterns: list, namespace: str) -> None:
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                if entry.namespace == "admin":  # Django's admin has its own login page
+                    continue
+                inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+                walk(entry.url_patterns, inner)
+            elif isinstance(entry, URLPattern) and entry.name:
+                converters = entry.pattern.converters
+                if all(type(c).__name__ == "IntConverter" for c in converters.values()):
+                    urls.add(reverse(f"{namespace}{entry.name}", kwargs=dict.fromkeys(converters, 1)))
+
+    walk(get_resolver().url_patterns, "")
+    return sorted(urls - {"/login/"})
+
+
+def test_the_login_check_covers_the_pages_of_every_app() -> None:
+    urls = _every_page_url()
+    assert {"/", "/patients/", "/patients/1/", "/audit/", "/staff/", "/setup/"} <= set(urls)
+
+
+@pytest.mark.parametrize("url", _every_page_url())
 def test_anonymous_users_are_sent_to_login(url) -> None:
     response = Client().get(url)
     assert response.status_code == 302 and response["Location"].startswith("/login/")
@@ -166,3 +194,139 @@ def test_a_user_without_a_role_is_told_to_ask_an_admin(make_staff) -> None:
     client = Client()
     client.force_login(user)
     assert "No role assigned" in client.get("/").content.decode()
+
+
+def test_a_superuser_without_a_role_has_no_capability(make_staff) -> None:
+    from ketasafe.accounts.access import has_capability
+
+    boss = get_user_model().objects.create_superuser(username="root", password=TEST_PASSWORD)
+    assert not has_capability(boss, "manage_staff") and not has_capability(boss, "sign_screening")
+    client = Client()
+    client.force_login(boss)
+    assert client.get("/staff/").status_code == 403
+
+
+def test_a_superuser_has_only_the_capabilities_of_their_roles(make_staff) -> None:
+    from ketasafe.accounts.access import has_capability
+
+    nurse = make_staff("nurse", is_superuser=True)
+    assert has_capability(nurse, "view_patients") and not has_capability(nurse, "sign_screening")
+
+
+def test_users_and_groups_are_not_editable_in_the_django_admin(admin_client) -> None:
+    assert admin_client.get("/admin/auth/user/").status_code == 404
+    assert admin_client.get("/admin/auth/group/").status_code == 404
+
+
+def test_a_clinic_admin_cannot_change_their_own_roles(client_for) -> None:
+    admin = client_for("clinic_admin")
+    response = admin.post(f"/staff/{admin.user.pk}/", {"roles": ["clinic_admin", "prescriber"], "active": "on"})
+    assert response.status_code == 400
+    assert sorted(g.name for g in admin.user.groups.all()) == ["clinic_admin"]
+    assert not AuditEntry.objects.filter(action="permission_change", object_id=str(admin.user.pk)).exists()
+
+
+def test_a_clinic_admin_may_save_their_own_page_without_a_role_change(client_for) -> None:
+    admin = client_for("clinic_admin")
+    response = admin.post(f"/staff/{admin.user.pk}/", {"roles": ["clinic_admin"], "active": "on"})
+    assert response.status_code == 302
+
+
+def test_a_clinic_admin_cannot_deactivate_themselves(client_for) -> None:
+    admin = client_for("clinic_admin")
+    assert admin.post(f"/staff/{admin.user.pk}/", {"roles": ["clinic_admin"]}).status_code == 400
+    admin.user.refresh_from_db()
+    assert admin.user.is_active
+
+
+def test_create_clinic_admin_command_creates_an_audited_admin(db, tmp_path) -> None:
+    from django.core.management import call_command
+
+    secret = tmp_path / "pw"
+    secret.write_text("a long enough admin passphrase\n")
+    call_command("create_clinic_admin", "firstadmin", password_file=str(secret))
+    user = get_user_model().objects.get(username="firstadmin")
+    assert [g.name for g in user.groups.all()] == ["clinic_admin"] and not user.is_superuser
+    assert user.check_password("a long enough admin passphrase")
+    entry = AuditEntry.objects.get(action="permission_change", object_id=str(user.pk))
+    assert entry.actor == "system:cli"
+
+
+def test_create_clinic_admin_command_refuses_a_weak_password(db, tmp_path) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    secret = tmp_path / "pw"
+    secret.write_text("short\n")
+    with pytest.raises(CommandError):
+        call_command("create_clinic_admin", "firstadmin", password_file=str(secret))
+    assert not get_user_model().objects.filter(username="firstadmin").exists()
+
+
+def test_login_records_when_the_session_started(make_staff) -> None:
+    make_staff("nurse", username="stamped")
+    client = Client()
+    before = time.time()
+    assert client.post("/login/", {"username": "stamped", "password": TEST_PASSWORD}).status_code == 302
+    assert before <= client.session["login_at"] <= time.time()
+
+
+def test_an_active_session_ends_at_its_absolute_lifetime_from_login(client_for) -> None:
+    client = client_for("nurse")
+    session = client.session
+    session["login_at"] = time.time() - settings.SESSION_COOKIE_AGE - 5
+    session["last_activity"] = time.time()  # busy right up to now: activity does not extend it
+    session.save()
+    response = client.get("/patients/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+    assert AuditEntry.objects.filter(action="logout", detail="session lifetime").exists()
+    assert client.get("/patients/").status_code == 302
+
+
+def test_a_session_within_its_lifetime_stays_logged_in(client_for) -> None:
+    client = client_for("nurse")
+    session = client.session
+    session["login_at"] = time.time() - settings.SESSION_COOKIE_AGE + 60
+    session.save()
+    assert client.get("/patients/").status_code == 200
+
+
+def test_failures_from_one_address_lock_the_account_from_every_address(make_staff) -> None:
+    make_staff("nurse", username="rotator")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        Client(REMOTE_ADDR="203.0.113.5").post("/login/", {"username": "rotator", "password": "wrong-password-123"})
+    response = Client(REMOTE_ADDR="198.51.100.9").post("/login/", {"username": "rotator", "password": TEST_PASSWORD})
+    assert response.status_code == 429
+
+
+def test_the_idle_logout_redirect_carries_the_security_headers(client_for) -> None:
+    client = client_for("nurse")
+    session = client.session
+    session["last_activity"] = time.time() - settings.IDLE_TIMEOUT_SECONDS - 5
+    session.save()
+    response = client.get("/patients/")
+    assert response.status_code == 302 and "Content-Security-Policy" in response
+
+
+def test_a_generated_secret_key_file_is_never_readable_by_others(tmp_path, monkeypatch) -> None:
+    import importlib
+    import os
+    import pathlib
+
+    from ketasafe import settings as s
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("SECRET_KEY_FILE", raising=False)
+    monkeypatch.setenv("KETASAFE_DATA_DIR", str(tmp_path))
+    # Even if the process dies right after writing (no later chmod), the file is owner-only.
+    monkeypatch.setattr(pathlib.Path, "chmod", lambda self, mode: None)
+    old_umask = os.umask(0o022)
+    try:
+        importlib.reload(s)
+        mode = (tmp_path / "secret_key").stat().st_mode & 0o777
+        assert mode == 0o600
+        assert (tmp_path / "secret_key").read_text().strip() == s.SECRET_KEY
+    finally:
+        os.umask(old_umask)
+        monkeypatch.undo()
+        importlib.reload(s)

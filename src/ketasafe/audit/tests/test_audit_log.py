@@ -104,3 +104,55 @@ def test_concurrent_writers_keep_one_unbroken_chain() -> None:
     assert errors == []
     assert AuditEntry.objects.count() == 40
     call_command("audit_verify")
+
+
+def test_the_base_manager_refuses_update_and_delete_too() -> None:
+    entry, *_ = _three_entries()
+    with pytest.raises(AuditLogIsAppendOnly):
+        AuditEntry._base_manager.filter(pk=entry.pk).update(detail="x")
+    with pytest.raises(AuditLogIsAppendOnly):
+        AuditEntry._base_manager.all().delete()
+    call_command("audit_verify")
+
+
+def test_the_chain_head_cannot_be_deleted_through_the_orm() -> None:
+    from ketasafe.audit.models import ChainHead
+
+    _three_entries()
+    with pytest.raises(AuditLogIsAppendOnly):
+        ChainHead.objects.all().delete()
+    with pytest.raises(AuditLogIsAppendOnly):
+        ChainHead._base_manager.all().delete()
+    with pytest.raises(AuditLogIsAppendOnly):
+        ChainHead.objects.get(pk=1).delete()
+    assert ChainHead.objects.filter(pk=1).exists()
+
+
+def test_a_missing_head_with_entries_present_is_refused_not_restarted_from_genesis() -> None:
+    from ketasafe.audit.exceptions import AuditChainHeadMissing
+
+    _three_entries()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_chainhead")
+    with pytest.raises(AuditChainHeadMissing, match="chain head is missing"):
+        audit.record("view", actor="test", detail="after the head was removed")
+    assert AuditEntry.objects.count() == 3
+
+
+@pytest.mark.parametrize("remote_addr", ["2001:0DB8:0000::0001", "fe80::1%eth0", "::ffff:10.0.0.1",
+                                         "10.0.0.7", "not an address"])
+def test_client_addresses_are_hashed_as_stored_so_the_chain_verifies(rf, remote_addr) -> None:
+    from ketasafe.audit.services import verify_chain
+
+    request = rf.get("/", REMOTE_ADDR=remote_addr)
+    entry = audit.record("view", actor="test", request=request)
+    stored = AuditEntry.objects.get(pk=entry.pk)
+    assert stored.client_address == entry.client_address
+    assert verify_chain() is None
+    call_command("audit_verify")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flushed_database_starts_a_new_chain() -> None:
+    _three_entries()
+    call_command("audit_verify")

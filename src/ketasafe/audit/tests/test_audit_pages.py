@@ -41,3 +41,22 @@ def test_admin_offers_no_change_or_delete(admin_client) -> None:
     entry = audit.record("view", actor="test")
     assert admin_client.get(f"/admin/audit/auditentry/{entry.pk}/delete/").status_code == 403
     assert admin_client.post(f"/admin/audit/auditentry/{entry.pk}/change/", {"detail": "x"}).status_code == 403
+
+
+@pytest.mark.parametrize("field", ["since", "until"])
+@pytest.mark.parametrize("value", ["9999-12-31T23:59", "0001-01-01T00:00"])
+def test_far_off_filter_years_are_a_400_not_a_500(client_for, field, value) -> None:
+    client = client_for("auditor")
+    assert client.get("/audit/", {field: value}).status_code == 400
+    assert client.get("/audit/export.csv", {field: value}).status_code == 200
+
+
+@pytest.mark.parametrize("payload", ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
+def test_csv_export_cells_cannot_run_as_formulas(client_for, payload) -> None:
+    import csv
+    import io
+
+    audit.record("view", actor="test", detail=payload)
+    response = client_for("auditor").get("/audit/export.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [r["detail"] for r in rows if r["detail"].endswith(payload[1:])] == ["'" + payload]

@@ -66,3 +66,46 @@ def test_demo_load_only_then_tampering_is_caught(tmp_path: Path) -> None:
     broken = _ketasafe(["audit_verify"], tmp_path)
     assert broken.returncode == 1
     assert f"entry {row_id}" in broken.stderr
+
+
+@pytest.mark.django_db
+def test_demo_refuses_a_database_that_is_not_sqlite(monkeypatch, capsys) -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    monkeypatch.setattr(connection, "vendor", "postgresql")
+    with pytest.raises(SystemExit) as info:
+        call_command("demo", load_only=True)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--force" in err and "postgresql" in err
+    assert not get_user_model().objects.filter(username="nurse").exists()
+
+
+@pytest.mark.django_db
+def test_demo_with_force_loads_into_a_database_that_is_not_sqlite(monkeypatch) -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    monkeypatch.setattr(connection, "vendor", "postgresql")
+    monkeypatch.setattr("ketasafe.clinic.management.commands.demo.call_command", lambda *a, **k: None)
+    monkeypatch.setattr("ketasafe.clinic.management.commands.demo.is_loaded", lambda: True)
+    call_command("demo", load_only=True, force=True)  # gets past the guard, no exit
+
+
+@pytest.mark.django_db
+def test_clinic_settings_refuse_out_of_range_values(client_for) -> None:
+    from ketasafe.clinic.models import ClinicSettings
+
+    client = client_for("clinic_admin")
+    current = ClinicSettings.current()
+    base = {"name": current.name or "Clinic", "address": "", "phone": "", "email": "",
+            "require_pregnancy_test": "on"}
+    for months, minutes in [(32000, 30), (0, 30), (12, 30000), (12, 4), (25, 30)]:
+        response = client.post("/setup/", {**base, "screening_validity_months": months,
+                                            "predose_vitals_max_age_min": minutes})
+        assert response.status_code == 400, (months, minutes)
+    current.refresh_from_db()
+    assert current.screening_validity_months <= 24 and current.predose_vitals_max_age_min <= 120
+    ok = client.post("/setup/", {**base, "screening_validity_months": 24, "predose_vitals_max_age_min": 120})
+    assert ok.status_code == 302

@@ -86,10 +86,10 @@ def test_fragment_query_count_is_fixed(client_for, make_patient, django_assert_n
         fill_chair(n, make_patient, alert=True)
     url = reverse("monitoring:board_fragment")
     client.get(url)
-    # Session, user, its two permission lookups (view_board), then chairs, sessions in progress,
+    # Session, user, its role-group permission lookup (view_board), then chairs, sessions in progress,
     # the last two values of each vital (one window query), the checks already recorded (for
     # each chair's next scheduled check), open alerts with their people.
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         client.get(url, HTTP_X_KETASAFE_POLL="1")
 
 

@@ -93,3 +93,73 @@ def test_weight_outside_range_is_refused(client_for, make_patient) -> None:
     response = client_for("nurse").post(f"/patients/{patient.pk}/add/measurement/",
                                         {"measured_on": "2026-11-20", "weight_kg": "900"})
     assert response.status_code == 400 and not patient.measurements.exists()
+
+
+@pytest.mark.parametrize("measured_on", ["2099-01-01", "1899-12-31"])
+def test_measurement_dated_in_the_future_or_before_1900_is_refused(client_for, make_patient, measured_on) -> None:
+    patient = make_patient()
+    before = patient.latest_measurement()
+    response = client_for("nurse").post(f"/patients/{patient.pk}/add/measurement/",
+                                        {"measured_on": measured_on, "weight_kg": "150"})
+    assert response.status_code == 400
+    assert patient.measurements.count() == 1 and patient.latest_measurement() == before
+
+
+def test_measurement_dated_today_in_the_clinic_is_accepted(client_for, make_patient) -> None:
+    from ketasafe.lib.timeutil import clinic_today
+
+    patient = make_patient(weight_kg=None)
+    response = client_for("nurse").post(f"/patients/{patient.pk}/add/measurement/",
+                                        {"measured_on": clinic_today().isoformat(), "weight_kg": "70"})
+    assert response.status_code == 302 and patient.measurements.count() == 1
+
+
+def _registration(**overrides: str) -> dict[str, str]:
+    data = {"mrn": "x-78", "given_name": "Ada", "family_name": "Lovelace", "birth_date": "1985-12-10",
+            "sex": "female", "pregnancy_status": "unknown", "breastfeeding": "unknown"}
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.parametrize("birth_date", ["2099-01-01", "1899-12-31"])
+def test_birth_date_in_the_future_or_before_1900_is_refused(client_for, birth_date) -> None:
+    response = client_for("front_desk").post("/patients/new/", _registration(birth_date=birth_date))
+    assert response.status_code == 400 and not Patient.objects.filter(mrn="X-78").exists()
+
+
+@pytest.mark.parametrize("mrn", ["ab", "=cmd|x", "a b c", "x" * 33, "MRN_1"])
+def test_malformed_mrn_is_refused(client_for, mrn) -> None:
+    response = client_for("front_desk").post("/patients/new/", _registration(mrn=mrn))
+    assert response.status_code == 400 and not Patient.objects.exists()
+
+
+def test_every_patient_list_page_is_an_audited_view(client_for, make_patient) -> None:
+    make_patient()
+    client = client_for("front_desk")
+    assert client.get("/patients/").status_code == 200
+    entry = AuditEntry.objects.filter(action="view", object_type="patients.Patient").get()
+    assert entry.detail == "patient list page=1 q=" and entry.actor == f"user:{client.user.username}"
+    client.get("/patients/", {"q": "ient"})
+    assert AuditEntry.objects.filter(action="view", detail="patient list page=1 q=ient").exists()
+
+
+def test_nul_character_in_the_search_is_not_a_server_error(client_for, make_patient) -> None:
+    make_patient(family_name="Holm")
+    response = client_for("front_desk").get("/patients/", {"q": "Ho\x00lm"})
+    assert response.status_code == 200 and "Holm" in response.content.decode()
+
+
+@pytest.mark.parametrize("nxt", ["https://evil.example/", "//evil.example/", "/\\evil.example/",
+                                 "javascript:alert(1)"])
+def test_next_after_saving_a_record_never_leaves_the_site(client_for, make_patient, nxt) -> None:
+    patient = make_patient(weight_kg=None)
+    response = client_for("nurse").post(f"/patients/{patient.pk}/add/measurement/?next={nxt}",
+                                        {"measured_on": "2026-11-20", "weight_kg": "70"})
+    assert response.status_code == 302 and response["Location"] == f"/patients/{patient.pk}/"
+
+
+def test_next_after_saving_a_record_may_stay_on_the_site(client_for, make_patient) -> None:
+    patient = make_patient(weight_kg=None)
+    response = client_for("nurse").post(f"/patients/{patient.pk}/add/measurement/?next=/sessions/",
+                                        {"measured_on": "2026-11-20", "weight_kg": "70"})
+    assert response["Location"] == "/sessions/"

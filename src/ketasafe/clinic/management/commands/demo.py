@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
+from django.db import connection
 
 from ketasafe.clinic.demo_data import DEMO_STAFF, is_loaded, read_logins
 from ketasafe.clinic.demo_loaders import load_demo
@@ -27,9 +28,17 @@ class Command(BaseCommand):
         parser.add_argument("--mllp-port", type=int, default=2575)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--load-only", action="store_true", help="Load the demo data and exit.")
+        parser.add_argument("--force", action="store_true",
+                            help="Load the demo into a database that is not SQLite (never production).")
 
     def handle(self, *args: Any, port: int, mllp_port: int, host: str, load_only: bool,
-               **options: Any) -> None:
+               force: bool = False, **options: Any) -> None:
+        # The demo writes staff accounts whose passwords are printed: never into a real clinic's
+        # database by accident (DATABASE_URL left pointing at production).
+        if connection.vendor != "sqlite" and not force:
+            sys.stderr.write(f"demo: refusing to load demo accounts with known passwords into a "
+                             f"{connection.vendor} database (DATABASE_URL); use SQLite or --force\n")
+            sys.exit(2)
         call_command("migrate", verbosity=0, interactive=False)
         if is_loaded():
             self.stdout.write("Demo clinic already loaded in this data folder.")
