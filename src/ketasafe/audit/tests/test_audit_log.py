@@ -156,3 +156,36 @@ def test_client_addresses_are_hashed_as_stored_so_the_chain_verifies(rf, remote_
 def test_a_flushed_database_starts_a_new_chain() -> None:
     _three_entries()
     call_command("audit_verify")
+
+
+def test_a_chain_rewritten_after_an_anchor_was_taken_is_caught(capsys: pytest.CaptureFixture[str]) -> None:
+    from ketasafe.audit import chain as chain_module
+    from ketasafe.audit.models import ChainHead
+
+    first, middle, last = _three_entries()
+    call_command("audit_verify")
+    anchor = capsys.readouterr().out.strip().rsplit("anchor ", 1)[1]
+    assert anchor == f"{last.pk}:{last.hash}"
+    # Someone with database access edits the middle entry and recomputes every later hash.
+    with connection.cursor() as cursor:
+        prev = first.hash
+        for entry in (middle, last):
+            entry = AuditEntry.objects.get(pk=entry.pk)
+            if entry.pk == middle.pk:
+                entry.detail = "forged"
+            new_hash = chain_module.entry_hash(prev, entry.hashed_content())
+            cursor.execute("UPDATE audit_auditentry SET detail = %s, prev_hash = %s, hash = %s WHERE id = %s",
+                           [entry.detail, prev, new_hash, entry.pk])
+            prev = new_hash
+        cursor.execute("UPDATE audit_chainhead SET last_hash = %s WHERE id = 1", [prev])
+    assert ChainHead.objects.get(pk=1).last_hash == prev
+    call_command("audit_verify")  # the chain alone cannot tell
+    with pytest.raises(CommandError) as info:
+        call_command("audit_verify", anchor=[anchor])
+    assert info.value.returncode == 1 and f"entry {last.pk}" in str(info.value)
+
+
+def test_a_malformed_anchor_is_refused_with_exit_2() -> None:
+    with pytest.raises(CommandError) as info:
+        call_command("audit_verify", anchor=["12:nothex"])
+    assert info.value.returncode == 2
