@@ -113,6 +113,10 @@ def _lock_head() -> ChainHead:
     """
     head = ChainHead.objects.select_for_update().filter(pk=1).first()
     if head is None and AuditEntry.objects.exists():
+        # A concurrent first writer may have created the head and its entries and committed
+        # since we looked (READ COMMITTED): look again before calling the head missing.
+        head = ChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None and AuditEntry.objects.exists():
         raise AuditChainHeadMissing(
             "the audit chain head is missing but audit entries exist: refusing to restart the "
             "chain from genesis (run `ketasafe audit_verify` and restore the head from a backup)")
