@@ -15,9 +15,13 @@ from dataclasses import dataclass
 GENESIS_HASH = "0" * 64
 
 
+# json.dumps with these options builds this encoder on every call; one instance, same bytes.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(content: Mapping[str, object]) -> bytes:
     """Sorted keys, no spaces, UTF-8: one byte string per content, whatever the database did."""
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(content).encode()
 
 
 def entry_hash(prev_hash: str, content: Mapping[str, object]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,9 @@ from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils.ipv6 import clean_ipv6_address
 
+from ketasafe.lib import sql
+from ketasafe.lib.sql import RowWriter
+
 from . import chain
 from .exceptions import AuditChainHeadMissing
 from .models import Action, AuditEntry, ChainHead
@@ -24,7 +28,12 @@ from .models import Action, AuditEntry, ChainHead
 Actor = AbstractBaseUser | AnonymousUser | str | None
 
 
+_PLAIN = frozenset({str, int, bool, float, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most values: checked first, the hot path writes many entries
+        return value
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -65,6 +74,37 @@ def _actor(actor: Actor, request: HttpRequest | None) -> tuple[Any, str]:
     return None, "anonymous"
 
 
+@dataclass(slots=True)
+class NewEntry:
+    """An entry built but not yet chained or stored (``AuditEntry`` without id and hashes)."""
+
+    at: dt.datetime  # UTC
+    actor_user_id: int | None
+    actor: str
+    action: str
+    patient_id: int | None
+    object_type: str
+    object_id: str
+    changes: str
+    detail: str
+    client_address: str | None
+
+    def hashed_content(self) -> dict[str, object]:
+        """Exactly ``AuditEntry.hashed_content`` of the stored row (tests compare them)."""
+        return {
+            "at": self.at.isoformat(timespec="microseconds"),
+            "actor_user": self.actor_user_id,
+            "actor": self.actor,
+            "action": self.action,
+            "patient": self.patient_id,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "changes": self.changes,
+            "detail": self.detail,
+            "client_address": self.client_address,
+        }
+
+
 def _build(
     action: Action | str,
     *,
@@ -78,8 +118,8 @@ def _build(
     after: Mapping[str, Any] | None = None,
     detail: str = "",
     at: dt.datetime | None = None,
-) -> AuditEntry:
-    """An unsaved, unchained entry (``prev_hash``/``hash`` are set by the caller under the lock)."""
+) -> NewEntry:
+    """An unchained entry (``prev_hash``/``hash`` are computed under the head lock)."""
     from django.utils import timezone
 
     user, actor_label = _actor(actor, request)
@@ -91,9 +131,9 @@ def _build(
         changes["before"] = _jsonable(before)
     if after:
         changes["after"] = _jsonable(after)
-    return AuditEntry(
+    return NewEntry(
         at=(at or timezone.now()).astimezone(dt.UTC),
-        actor_user=user,
+        actor_user_id=user.pk if user is not None else None,
         actor=actor_label[:150],
         action=str(action),
         patient_id=getattr(patient, "pk", patient),
@@ -112,19 +152,21 @@ def _lock_head() -> ChainHead:
     removed behind the ORM, and starting again from genesis would hide that.
     """
     head = ChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is None and AuditEntry.objects.exists():
+    if head is not None:
+        return head
+    if AuditEntry.objects.exists():
         # A concurrent first writer may have created the head and its entries and committed
         # since we looked (READ COMMITTED): look again before calling the head missing.
         head = ChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is None and AuditEntry.objects.exists():
-        raise AuditChainHeadMissing(
-            "the audit chain head is missing but audit entries exist: refusing to restart the "
-            "chain from genesis (run `ketasafe audit_verify` and restore the head from a backup)")
-    if head is None:  # a new (or flushed) database; get_or_create is safe against a race
-        ChainHead.objects.get_or_create(pk=1, defaults={"last_entry_id": None,
-                                                        "last_hash": chain.GENESIS_HASH})
-        head = ChainHead.objects.select_for_update().get(pk=1)
-    return head
+        if head is None:
+            raise AuditChainHeadMissing(
+                "the audit chain head is missing but audit entries exist: refusing to restart the "
+                "chain from genesis (run `ketasafe audit_verify` and restore the head from a backup)")
+        return head
+    # No entries (a new or flushed database). A racing first writer may create the head at the
+    # same time: get_or_create returns theirs (it waits for their commit on PostgreSQL).
+    ChainHead.objects.get_or_create(pk=1, defaults={"last_entry_id": None, "last_hash": chain.GENESIS_HASH})
+    return ChainHead.objects.select_for_update().get(pk=1)
 
 
 def record(
@@ -147,7 +189,7 @@ def record(
     entry = _build(action, actor=actor, request=request, patient=patient, obj=obj,
                    object_type=object_type, object_id=object_id, before=before, after=after,
                    detail=detail, at=at)
-    return _append([entry])[0]
+    return _stored([entry], _append([entry]))[0]
 
 
 def record_many(entries: Sequence[Mapping[str, Any]]) -> list[AuditEntry]:
@@ -155,31 +197,67 @@ def record_many(entries: Sequence[Mapping[str, Any]]) -> list[AuditEntry]:
     (``action`` included). Same guarantees as calling ``record`` for each in order (the same
     content and hashes, a chain that ``ketasafe audit_verify`` verifies), at the cost of one
     head lock, one multi-row insert and one head update: the chain is computed in memory under
-    the lock. For hot paths that write many entries in one transaction (monitor ingest)."""
-    return _append([_build(**dict(item)) for item in entries])
+    the lock."""
+    built = [_build(**dict(item)) for item in entries]
+    return _stored(built, _append(built))
 
 
-def _append(built: list[AuditEntry]) -> list[AuditEntry]:
-    """Chain ``built`` (unsaved entries) onto the log under the head lock and insert them."""
+def record_many_ids(entries: Sequence[Mapping[str, Any]]) -> list[int]:
+    """``record_many`` for hot paths (monitor ingest): the same entries, only their new ids
+    returned (no model instances are built)."""
+    return [entry_id for entry_id, _prev, _hash in _append([_build(**dict(item)) for item in entries])]
+
+
+def _stored(built: list[NewEntry], chained: list[tuple[int, str, str]]) -> list[AuditEntry]:
+    return [AuditEntry(id=entry_id, at=e.at, actor_user_id=e.actor_user_id, actor=e.actor, action=e.action,
+                       patient_id=e.patient_id, object_type=e.object_type, object_id=e.object_id,
+                       changes=e.changes, detail=e.detail, client_address=e.client_address,
+                       prev_hash=prev, hash=entry_hash)
+            for e, (entry_id, prev, entry_hash) in zip(built, chained, strict=True)]
+
+
+_ROWS = RowWriter(AuditEntry, ("at", "actor_user", "actor", "action", "patient", "object_type", "object_id",
+                               "changes", "detail", "client_address", "prev_hash", "hash"))
+
+
+def _head() -> tuple[int | None, str]:
+    """(last entry id, last hash), row-locked where the database has row locks (SQLite
+    serialises writers with its database lock). Plain SQL: it is read once per transaction
+    that writes to the log, and the ORM query cost more than the rest of a small append."""
+    table, pk, last_id, last_hash = sql.quote(ChainHead, "id", "last_entry_id", "last_hash")
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    rows = sql.fetch(f"SELECT {last_id}, {last_hash} FROM {table} WHERE {pk} = 1{lock}")  # noqa: S608
+    if rows:
+        return rows[0][0], rows[0][1]
+    head = _lock_head()  # missing: created for an empty log, refused otherwise
+    return head.last_entry_id, head.last_hash
+
+
+def _append(built: list[NewEntry]) -> list[tuple[int, str, str]]:
+    """Chain ``built`` onto the log under the head lock and insert them; (id, prev_hash, hash)
+    of each, in order."""
     if not built:
         return []
     with transaction.atomic():
-        head = _lock_head()
-        prev = head.last_hash
+        _last_id, prev = _head()
+        rows = []
+        hashes = []
         for entry in built:
-            entry.prev_hash = prev
-            entry.hash = prev = chain.entry_hash(prev, entry.hashed_content())
-        if connection.features.can_return_rows_from_bulk_insert:
-            AuditEntry.objects.bulk_create(built)
-            ids = [entry.pk for entry in built]
-            # The chain is verified in id order: the ids must follow the chain's order.
-            if any(b <= a for a, b in zip(ids, ids[1:], strict=False)):
-                raise RuntimeError("audit entries were not numbered in insertion order")
-        else:  # pragma: no cover - SQLite < 3.35; one INSERT each, still one lock
-            for entry in built:
-                entry.save()
-        ChainHead.objects.filter(pk=1).update(last_entry_id=built[-1].pk, last_hash=prev)
-    return built
+            entry_hash = chain.entry_hash(prev, entry.hashed_content())
+            hashes.append((prev, entry_hash))
+            rows.append((entry.at, entry.actor_user_id, entry.actor, entry.action, entry.patient_id,
+                         entry.object_type, entry.object_id, entry.changes, entry.detail, entry.client_address,
+                         prev, entry_hash))
+            prev = entry_hash
+        ids = _ROWS.insert_returning_ids(rows)
+        # The chain is verified in id order: the ids must follow the chain's order.
+        if any(b <= a for a, b in zip(ids, ids[1:], strict=False)):
+            raise RuntimeError("audit entries were not numbered in insertion order")
+        table, pk, last_id, last_hash = sql.quote(ChainHead, "id", "last_entry_id", "last_hash")
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET {last_id} = %s, {last_hash} = %s WHERE {pk} = 1",  # noqa: S608
+                           [ids[-1], prev])
+    return [(entry_id, p, h) for entry_id, (p, h) in zip(ids, hashes, strict=True)]
 
 
 def verify_chain() -> chain.ChainBreak | None:

@@ -1,5 +1,11 @@
 """The hash chain logic itself, without a database."""
 
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ketasafe.audit import chain
 from ketasafe.audit.chain import GENESIS_HASH, ChainEntry, entry_hash, verify
 
 
@@ -49,3 +55,16 @@ def test_rehashed_edit_still_breaks_the_next_link() -> None:
 
 def test_key_order_does_not_change_the_hash() -> None:
     assert entry_hash(GENESIS_HASH, {"a": 1, "b": 2}) == entry_hash(GENESIS_HASH, {"b": 2, "a": 1})
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12)
+
+
+@given(st.dictionaries(st.text(max_size=10), _json, max_size=6))
+def test_canonical_bytes_are_json_dumps_sorted_compact_utf8(content: dict[str, object]) -> None:
+    # The stored hashes were computed with json.dumps; the shared encoder must give the same bytes.
+    expected = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert chain.canonical(content) == expected
