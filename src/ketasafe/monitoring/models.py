@@ -29,17 +29,20 @@ class Observation(models.Model):
     """One measured value. Monitor data is stored as received (raw fields kept) and, where the
     code map knows it, as a LOINC/UCUM value with a kind. Flags say what was odd about it."""
 
-    session = models.ForeignKey("treatment_sessions.TreatmentSession", null=True, blank=True,
+    # Indexes: each one is paid on every insert of the ingest hot path (~140 rows a batch), so
+    # only those the queries use: (session, kind, observed_at) serves every per-session read and
+    # "session IS NULL" (unassigned); patient and message serve their pages; unmapped is partial.
+    session = models.ForeignKey("treatment_sessions.TreatmentSession", null=True, blank=True, db_index=False,
                                 on_delete=models.PROTECT, related_name="observations")
     patient = models.ForeignKey("patients.Patient", null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="observations")
-    kind = models.CharField(max_length=20, choices=VitalKind.choices, blank=True, db_index=True)
+    kind = models.CharField(max_length=20, choices=VitalKind.choices, blank=True)
     loinc = models.CharField(max_length=20, blank=True)
     value = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     unit = models.CharField(max_length=20, blank=True)  # UCUM
-    observed_at = models.DateTimeField(db_index=True)
+    observed_at = models.DateTimeField()
     source = models.CharField(max_length=10, choices=Source.choices)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, db_index=False,
                                     on_delete=models.PROTECT, related_name="+")
     message = models.ForeignKey("monitoring.InboundMessage", null=True, blank=True,
                                 on_delete=models.PROTECT, related_name="observations")
@@ -53,12 +56,15 @@ class Observation(models.Model):
     sub_id = models.CharField(max_length=40, blank=True)  # OBX-4 (PCD-01 containment path)
     device_id = models.CharField(max_length=120, blank=True)  # OBX-18 (inherited down the tree)
     # True when the code map had no entry for the code: shown to the admin, never guessed.
-    unmapped = models.BooleanField(default=False, db_index=True)
+    unmapped = models.BooleanField(default=False)
     flags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["session", "kind", "observed_at"])]
+        indexes = [
+            models.Index(fields=["session", "kind", "observed_at"]),
+            models.Index(fields=["id"], condition=models.Q(unmapped=True), name="observation_unmapped"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind or self.raw_code} {self.value} {self.unit} at {self.observed_at}"
