@@ -1,21 +1,23 @@
 """The MLLP listener: a thin asyncio shell around ``ingest.process_batch`` (STYLE §7).
 
-- Each connection is its own task with its own ``MllpDecoder``; garbage, truncated frames, idle
-  connections (closed after ``idle_timeout``) and dropped connections end that task only.
+- Each connection is an ``asyncio.Protocol`` with its own ``MllpDecoder``; garbage, truncated
+  frames, idle connections (closed after ``idle_timeout``) and dropped connections end that
+  connection only. Protocols, not streams: a stream reader/writer pair and a task per
+  connection cost more per message than the rest of the listener (benchmarks/README.md).
 - Database work never runs on the event loop. Frames go to one writer thread (``BatchWriter``)
   that takes whatever has queued up from all connections (up to ``batch_max``), stores it in
   one transaction (group commit), and only then hands each connection its ACK. With one
   message queued the batch is that message: batching adds no latency, it only appears under
   load. ``batch_max=1`` turns it off. The thread keeps one database connection for its life
   (see ``_keep_connection``) and wakes each event loop once per batch.
-- A connection sends the ACK of a frame before reading the next frame's result, so ACKs leave in
-  the order the frames arrived.
+- ACKs leave in the order the frames arrived: one FIFO queue, batches answered in order.
+  A connection with ``MAX_IN_FLIGHT`` frames unanswered is not read until it falls below, so
+  one flooding sender cannot fill the memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import queue
 import threading
@@ -28,17 +30,19 @@ log = logging.getLogger("ketasafe.monitoring.listener")
 
 DEFAULT_IDLE_TIMEOUT = 300.0  # a monitor sends about once a minute; 5 quiet minutes = gone
 DEFAULT_BATCH_MAX = 64
-READ_SIZE = 64 * 1024
+MAX_IN_FLIGHT = 64  # unanswered frames per connection before it stops being read
+
+Answer = Callable[[bytes | None], None]  # runs on the connection's event loop; None = no ACK
 
 
 class BatchWriter:
-    """One thread that owns the database work of the listener. ``submit`` is awaited by
-    connection tasks; the thread answers every item, even when ``process`` fails."""
+    """One thread that owns the database work of the listener. Every submitted frame is
+    answered (``None`` if ``process`` failed without ACKs), on the submitter's event loop."""
 
     def __init__(self, process: Callable[[Sequence[bytes]], list[bytes]], batch_max: int = DEFAULT_BATCH_MAX) -> None:
         self.process = process
         self.batch_max = max(1, batch_max)
-        self._queue: queue.SimpleQueue[tuple[bytes, asyncio.Future[bytes], asyncio.AbstractEventLoop] | None] = \
+        self._queue: queue.SimpleQueue[tuple[bytes, Answer, asyncio.AbstractEventLoop] | None] = \
             queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="mllp-writer", daemon=True)
         self.batches = 0
@@ -51,10 +55,19 @@ class BatchWriter:
         self._queue.put(None)
         self._thread.join(timeout)
 
+    def submit_nowait(self, raw: bytes, answer: Answer, loop: asyncio.AbstractEventLoop) -> None:
+        self._queue.put((raw, answer, loop))
+
     async def submit(self, raw: bytes) -> bytes:
+        """The ACK of one frame (for callers that are not connections)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes] = loop.create_future()
-        self._queue.put((raw, future, loop))
+
+        def answer(ack: bytes | None) -> None:
+            if not future.done():
+                future.set_result(ack) if ack is not None else future.set_exception(RuntimeError("no ACK"))
+
+        self.submit_nowait(raw, answer, loop)
         return await future
 
     def _run(self) -> None:
@@ -78,7 +91,7 @@ class BatchWriter:
                     batch.append(more)
                 _keep_connection(connection)
                 try:
-                    acks = self.process([raw for raw, _f, _l in batch])
+                    acks = self.process([raw for raw, _a, _l in batch])
                 except Exception:  # noqa: BLE001 - process_batch never raises; belt and braces
                     log.exception("ingest raised")
                     acks = []
@@ -86,11 +99,14 @@ class BatchWriter:
                 self.messages += len(batch)
                 # One wake-up of each event loop per batch, not one per message (each costs a
                 # write to the loop's self-pipe).
-                by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bytes], bytes | None]]] = {}
-                for index, (_raw, future, loop) in enumerate(batch):
-                    by_loop.setdefault(loop, []).append((future, acks[index] if index < len(acks) else None))
-                for loop, settled in by_loop.items():
-                    loop.call_soon_threadsafe(_settle_all, settled)
+                by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Answer, bytes | None]]] = {}
+                for index, (_raw, answer, loop) in enumerate(batch):
+                    by_loop.setdefault(loop, []).append((answer, acks[index] if index < len(acks) else None))
+                for loop, answers in by_loop.items():
+                    try:
+                        loop.call_soon_threadsafe(_answer_all, answers)
+                    except RuntimeError:  # that loop is closed: its connections are gone
+                        log.info("event loop closed before %d ACKs could be sent", len(answers))
                 if stop:
                     return
         finally:
@@ -113,18 +129,87 @@ def _keep_connection(connection: Any) -> None:
         connection.close()
 
 
-def _settle_all(settled: list[tuple[asyncio.Future[bytes], bytes | None]]) -> None:
-    for future, ack in settled:
-        _settle(future, ack)
+def _answer_all(answers: list[tuple[Answer, bytes | None]]) -> None:
+    for answer, ack in answers:
+        try:
+            answer(ack)
+        except Exception:  # noqa: BLE001 - one connection's failure never stops the others
+            log.exception("sending an ACK failed")
 
 
-def _settle(future: asyncio.Future[bytes], ack: bytes | None) -> None:
-    if future.done():
-        return  # the connection went away while we were storing
-    if ack is None:
-        future.set_exception(RuntimeError("no ACK"))
-    else:
-        future.set_result(ack)
+class MllpConnection(asyncio.Protocol):
+    """One monitor's connection: frames in, ACKs out in the same order."""
+
+    def __init__(self, server: MllpServer) -> None:
+        self.server = server
+        self.decoder = MllpDecoder(server.max_frame_bytes) if server.max_frame_bytes else MllpDecoder()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Any = None
+        self.in_flight = 0
+        self.paused = False
+        self.last_active = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.peer = transport.get_extra_info("peername")
+        self.last_active = self.server.loop.time()
+        self.server.connections += 1
+        self.server.open.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = self.server.loop.time()
+        frames = self.decoder.feed(data)
+        for raw in frames:
+            self.in_flight += 1
+            self.server.writer.submit_nowait(raw, self.answer, self.server.loop)
+        if self.decoder.problems_pending:
+            for problem in self.decoder.take_problems():
+                log.warning("MLLP %s from %s: %d bytes dropped", problem.kind, self.peer, problem.size)
+        if self.in_flight >= MAX_IN_FLIGHT and not self.paused and self.transport is not None:
+            self.transport.pause_reading()
+            self.paused = True
+
+    def answer(self, ack: bytes | None) -> None:
+        self.in_flight -= 1
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return  # the monitor went away while we were storing; it sends again
+        if ack is None:
+            log.error("no ACK for a frame from %s: closing the connection so that it sends again", self.peer)
+            transport.close()
+            return
+        transport.write(frame(ack))
+        self.last_active = self.server.loop.time()
+        if self.paused and self.in_flight < MAX_IN_FLIGHT // 2:
+            transport.resume_reading()
+            self.paused = False
+
+    def eof_received(self) -> bool:
+        # Half-closed by the monitor: ACKs still owed are sent before the connection closes.
+        if self.in_flight and self.transport is not None:
+            self.server.loop.create_task(self._close_when_answered())
+            return True
+        return False
+
+    async def _close_when_answered(self) -> None:
+        while self.in_flight and self.transport is not None and not self.transport.is_closing():
+            await asyncio.sleep(0.01)
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            log.info("connection %s dropped: %s", self.peer, exc)
+        for problem in self.decoder.close():
+            log.warning("MLLP %s from %s at close: %d bytes dropped", problem.kind, self.peer, problem.size)
+        self.server.open.discard(self)
+        self.transport = None
+
+    def close_if_idle(self, now: float, idle_timeout: float) -> None:
+        if self.transport is not None and not self.in_flight and now - self.last_active > idle_timeout:
+            log.info("closing idle connection %s", self.peer)
+            self.transport.close()
 
 
 class MllpServer:
@@ -134,48 +219,33 @@ class MllpServer:
         self.idle_timeout = idle_timeout
         self.max_frame_bytes = max_frame_bytes
         self.connections = 0
+        self.open: set[MllpConnection] = set()
         self.server: asyncio.base_events.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
-        self.server = await asyncio.start_server(self.handle, host, port, limit=READ_SIZE)
+        self.loop = asyncio.get_running_loop()
+        self.server = await self.loop.create_server(lambda: MllpConnection(self), host, port)
+        self._sweeper = self.loop.create_task(self._close_idle())
         sockname = self.server.sockets[0].getsockname()
         return sockname[0], sockname[1]
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        self.connections += 1
-        decoder = MllpDecoder(self.max_frame_bytes) if self.max_frame_bytes else MllpDecoder()
-        try:
-            while True:
-                try:
-                    data = await asyncio.wait_for(reader.read(READ_SIZE), self.idle_timeout)
-                except TimeoutError:
-                    log.info("closing idle connection %s", peer)
-                    break
-                if not data:
-                    break
-                for raw in decoder.feed(data):
-                    ack = await self.writer.submit(raw)
-                    writer.write(frame(ack))
-                    await writer.drain()
-                for problem in decoder.take_problems():
-                    log.warning("MLLP %s from %s: %d bytes dropped", problem.kind, peer, problem.size)
-        except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
-            log.info("connection %s dropped: %s", peer, exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - one connection's failure never stops the listener
-            log.exception("connection %s failed", peer)
-        finally:
-            for problem in decoder.close():
-                log.warning("MLLP %s from %s at close: %d bytes dropped", problem.kind, peer, problem.size)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    async def _close_idle(self) -> None:
+        # One sweep for all connections (not a timer per connection reset at every frame).
+        while True:
+            await asyncio.sleep(max(0.05, min(self.idle_timeout / 5, 5.0)))
+            now = self.loop.time()
+            for conn in list(self.open):
+                conn.close_if_idle(now, self.idle_timeout)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self.server is not None:
             self.server.close()
+            for conn in list(self.open):
+                if conn.transport is not None:
+                    conn.transport.close()
             await self.server.wait_closed()
 
 

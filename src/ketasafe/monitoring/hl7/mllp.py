@@ -85,6 +85,11 @@ class MllpDecoder:
         """Bytes of an unfinished frame currently held (0 between frames)."""
         return len(self._buf)
 
+    @property
+    def problems_pending(self) -> bool:
+        """Whether ``take_problems`` has anything (a cheap check for the hot path)."""
+        return bool(self._problems)
+
     def take_problems(self) -> list[FramingProblem]:
         """Return and forget the problems seen since the last call (at most the last 100)."""
         problems = list(self._problems)

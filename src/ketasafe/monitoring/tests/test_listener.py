@@ -137,3 +137,25 @@ def test_a_repeat_over_tcp_is_acknowledged_and_stored_once(listener: RunningList
         acks = read_acks(sock, 2)
     assert [ack_fields(a)[1:3] for a in acks] == [["AA", "R1"], ["AA", "R1"]]
     assert InboundMessage.objects.count() == 1
+
+
+def test_a_sender_pipelining_more_frames_than_the_in_flight_cap_gets_every_ack_in_order(
+        listener: RunningListener) -> None:
+    from ketasafe.monitoring.listener import MAX_IN_FLIGHT
+
+    count = MAX_IN_FLIGHT * 3
+    control_ids = [f"P{i}" for i in range(count)]
+    with connect(listener.port) as sock:
+        sock.sendall(b"".join(frame(oru(c)) for c in control_ids))  # reading pauses and resumes
+        acks = read_acks(sock, count)
+    assert [ack_fields(a)[1:3] for a in acks] == [["AA", c] for c in control_ids]
+    assert InboundMessage.objects.count() == count
+
+
+def test_acks_owed_are_sent_after_the_monitor_half_closes(listener: RunningListener) -> None:
+    with connect(listener.port) as sock:
+        sock.sendall(frame(oru("H1")) + frame(oru("H2")) + frame(oru("H3")))
+        sock.shutdown(socket.SHUT_WR)  # done sending, still reading
+        acks = read_acks(sock, 3)
+        assert sock.recv(10) == b""  # then the listener closes
+    assert [ack_fields(a)[1:3] for a in acks] == [["AA", "H1"], ["AA", "H2"], ["AA", "H3"]]
