@@ -53,7 +53,7 @@ class RowWriter:
         """Rows as the database stores them. Prepared values are memoised per call: a batch
         repeats the same timestamps, flags and values many times."""
         fields, prepared = self.fields, self.prepared
-        memo: dict[tuple[int, Any], Any] = {}
+        memo: dict[tuple[Any, ...], Any] = {}
         out = []
         for row in rows:
             values = list(row)
@@ -61,7 +61,9 @@ class RowWriter:
                 value = values[col]
                 if value is None:
                     continue
-                key = (col, tuple(value) if isinstance(value, list) else value)
+                # The type is part of the key: 1, True and 1.0 are equal in Python but not in JSON.
+                key = (col, type(value),
+                       tuple((type(v), v) for v in value) if isinstance(value, list) else value)
                 try:
                     values[col] = memo[key]
                 except KeyError:

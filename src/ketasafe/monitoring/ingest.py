@@ -213,6 +213,10 @@ def store_parsed(parsed: Sequence[tuple[int, ParsedMessage, bytes]]) -> dict[int
 
                 transaction.on_commit(lambda: evaluate_after_ingest(alert_sessions, new_messages, conflicts),
                                       robust=True)
+            if transaction.get_rollback():
+                # A savepoint could not be rolled back (e.g. the connection was lost): the
+                # block would end in a silent rollback, and stored-looking messages would be AA.
+                raise RuntimeError("the batch's transaction is marked for rollback")
     except Exception:  # noqa: BLE001 - the commit failed: nothing of the batch is stored
         log.exception("commit of an ingest batch failed")
         return {i: False for i, _m, _r in parsed}
@@ -234,6 +238,9 @@ def _insert_all(prepared: list[_Prepared], parsed: Sequence[tuple[int, ParsedMes
     done = []
     for p in prepared:
         p.message_id = None
+        if transaction.get_rollback():  # the transaction is lost: nothing more can be stored
+            done.append((p, False))
+            continue
         try:
             with transaction.atomic():
                 _insert([p])
@@ -280,13 +287,23 @@ def _insert(prepared: list[_Prepared]) -> None:
 
 
 def _stored_keys(keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which (sender, control id) are already stored: one query for the batch. Only an early
-    answer for repeats: the unique constraint stays the authority under races."""
-    controls = sorted({c for _s, c in keys})
-    table, sender, control = sql.quote(InboundMessage, "sender", "control_id")
-    found = sql.fetch(f"SELECT {sender}, {control} FROM {table} "  # noqa: S608
-                      f"WHERE {control} IN ({sql.placeholders(len(controls))})", controls)
-    return {(row[0], row[1]) for row in found if (row[0], row[1]) in keys}
+    """Which (sender, control id) are already stored: one query for the batch, shaped as
+    ``(sender = s AND control_id IN (...)) OR ...`` so that it is answered from the
+    ``inbound_once (sender, control_id)`` index (a bare ``control_id IN`` reads the whole
+    index). Only an early answer for repeats: the unique constraint stays the authority."""
+    if not keys:
+        return set()
+    by_sender: dict[str, list[str]] = {}
+    for sender, control_id in sorted(keys):
+        by_sender.setdefault(sender, []).append(control_id)
+    table, sender_col, control_col = sql.quote(InboundMessage, "sender", "control_id")
+    terms, params = [], []
+    for sender, controls in by_sender.items():
+        terms.append(f"({sender_col} = %s AND {control_col} IN ({sql.placeholders(len(controls))}))")
+        params += [sender, *controls]
+    found = sql.fetch(f"SELECT {sender_col}, {control_col} FROM {table} WHERE {' OR '.join(terms)}",  # noqa: S608
+                      params)
+    return {(row[0], row[1]) for row in found}
 
 
 def _sender(msg: ParsedMessage) -> str:
@@ -306,7 +323,7 @@ class _Mapped:
     key: tuple[str, str]
     message: tuple[Any, ...]  # InboundMessage row in MESSAGE_COLUMNS order
     rows: list[list[Any]]  # Observation rows in OBS_COLUMNS order: session, patient, message unset
-    row_flags: list[list[str]]  # each row's flags so far (assignment flags are added to them)
+    row_flags: list[tuple[list[str], bool]]  # each row's flags so far, and whether stamped in the future
     msg_flags: set[str]
     kinds: set[str]
     unmapped: int
@@ -327,9 +344,9 @@ def _map(index: int, msg: ParsedMessage, raw: bytes, key: tuple[str, str], revis
         mapped = map_observation(obs, code_map)
         flags: list[str] = [*obs.flags, *mapped.flags]
         observed_at = obs.observed_at or msg.sent_at or now
-        if observed_at > now + FUTURE_SKEW:
-            flags.append(FUTURE_TIMESTAMP)  # kept as sent; never allowed to hide later readings
-            msg_flags.add(FUTURE_TIMESTAMP)
+        future = observed_at > now + FUTURE_SKEW
+        if future:
+            msg_flags.add(FUTURE_TIMESTAMP)  # kept as sent; never allowed to hide later readings
         is_unmapped = "unmapped" in mapped.flags
         unmapped += is_unmapped
         if mapped.kind and mapped.value is not None:
@@ -341,7 +358,7 @@ def _map(index: int, msg: ParsedMessage, raw: bytes, key: tuple[str, str], revis
             obs.code[:80], obs.code_system[:40], obs.code_text[:120], obs.raw_value[:200],
             (obs.units_code or obs.units_text)[:80], obs.value_type[:10], obs.sub_id[:40],
             (obs.device_id or "")[:120], is_unmapped, flags, now])
-        row_flags.append(flags)
+        row_flags.append((flags, future))
     return _Mapped(index, msg, key, message, rows, row_flags, msg_flags, kinds, unmapped)
 
 
@@ -351,9 +368,10 @@ def _prepare(m: _Mapped, lookups: Lookups) -> _Prepared:
     assignment = assign(msg, m.message[2], lookups)
     session_id = assignment.session.pk if assignment.session else None
     patient_id = assignment.patient_id
-    for row, flags in zip(m.rows, m.row_flags, strict=True):
+    for row, (flags, future) in zip(m.rows, m.row_flags, strict=True):
         row[_SESSION], row[_PATIENT] = session_id, patient_id
-        row[_FLAGS] = [*flags, *assignment.flags] if assignment.flags else flags
+        # Stored in this order: the observation's, the mapping's, the assignment's, the clock's.
+        row[_FLAGS] = [*flags, *assignment.flags, *([FUTURE_TIMESTAMP] if future else [])]
     sender, control_id = m.key
     audit_entry = {
         "action": "create", "actor": ACTOR, "patient": patient_id, "object_type": "monitoring.InboundMessage",
@@ -394,13 +412,14 @@ class Lookups:
 
     def load_patients(self, mrns: set[str]) -> None:
         """Read the patients named by a batch (PID-3) at once."""
-        self._patients = {}
+        found: dict[str, int] = {}
         if mrns:
             table, pk, mrn = sql.quote(Patient, "id", "mrn")
             listed = sorted(mrns)
-            self._patients = dict((row[1], row[0]) for row in sql.fetch(
+            found = {row[1]: row[0] for row in sql.fetch(
                 f"SELECT {pk}, {mrn} FROM {table} WHERE {mrn} IN ({sql.placeholders(len(listed))})",  # noqa: S608
-                listed))
+                listed)}
+        self._patients = found
 
     def patient(self, mrn: str) -> int | None:
         if self._patients is None:
@@ -411,17 +430,20 @@ class Lookups:
     def _load_sessions(self) -> None:
         table, pk, patient, chair, status, checked_in = sql.quote(
             TreatmentSession, "id", "patient", "chair", "status", "checked_in_at")
-        self._on_chair = {}
         rows = sql.fetch(f"SELECT {pk}, {patient}, {chair} FROM {table} "  # noqa: S608
                          f"WHERE {status} IN ({sql.placeholders(len(IN_CHAIR))}) ORDER BY {checked_in}, {pk}",
                          IN_CHAIR)
+        on_chair: dict[int, SessionRef] = {}
+        of_patient: dict[int, list[SessionRef]] = {}
         for session_id, patient_id, chair_id in rows:
             ref = SessionRef(session_id, patient_id, chair_id)
             if chair_id is not None:
-                self._on_chair[chair_id] = ref  # latest check-in wins
-            self._of_patient.setdefault(patient_id, []).append(ref)
-        for refs in self._of_patient.values():
+                on_chair[chair_id] = ref  # latest check-in wins
+            of_patient.setdefault(patient_id, []).append(ref)
+        for refs in of_patient.values():
             refs.sort(key=lambda ref: ref.pk)
+        # Set only once read: a failed read must not look like "no sessions" to later messages.
+        self._on_chair, self._of_patient = on_chair, of_patient
 
     def sessions_of(self, patient_id: int) -> list[SessionRef]:
         if self._on_chair is None:

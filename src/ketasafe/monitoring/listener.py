@@ -89,10 +89,10 @@ class BatchWriter:
                         stop = True
                         break
                     batch.append(more)
-                _keep_connection(connection)
                 try:
+                    _keep_connection(connection)
                     acks = self.process([raw for raw, _a, _l in batch])
-                except Exception:  # noqa: BLE001 - process_batch never raises; belt and braces
+                except Exception:  # noqa: BLE001 - the thread must live on; the frames get no ACK
                     log.exception("ingest raised")
                     acks = []
                 self.batches += 1
@@ -146,8 +146,10 @@ class MllpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: Any = None
         self.in_flight = 0
-        self.paused = False
+        self.paused = False  # too many frames unanswered
+        self.write_paused = False  # the monitor does not read its ACKs (transport buffer full)
         self.last_active = 0.0
+        self._closing: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -167,8 +169,26 @@ class MllpConnection(asyncio.Protocol):
             for problem in self.decoder.take_problems():
                 log.warning("MLLP %s from %s: %d bytes dropped", problem.kind, self.peer, problem.size)
         if self.in_flight >= MAX_IN_FLIGHT and not self.paused and self.transport is not None:
-            self.transport.pause_reading()
             self.paused = True
+            self._update_reading()
+
+    def _update_reading(self) -> None:
+        """Read only while the monitor has few frames unanswered and takes its ACKs."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self.paused or self.write_paused:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._update_reading()
 
     def answer(self, ack: bytes | None) -> None:
         self.in_flight -= 1
@@ -182,18 +202,20 @@ class MllpConnection(asyncio.Protocol):
         transport.write(frame(ack))
         self.last_active = self.server.loop.time()
         if self.paused and self.in_flight < MAX_IN_FLIGHT // 2:
-            transport.resume_reading()
             self.paused = False
+            self._update_reading()
 
     def eof_received(self) -> bool:
         # Half-closed by the monitor: ACKs still owed are sent before the connection closes.
         if self.in_flight and self.transport is not None:
-            self.server.loop.create_task(self._close_when_answered())
+            self._closing = self.server.loop.create_task(self._close_when_answered())
             return True
         return False
 
     async def _close_when_answered(self) -> None:
-        while self.in_flight and self.transport is not None and not self.transport.is_closing():
+        deadline = self.server.loop.time() + self.server.idle_timeout
+        while (self.in_flight and self.transport is not None and not self.transport.is_closing()
+               and self.server.loop.time() < deadline):
             await asyncio.sleep(0.01)
         if self.transport is not None:
             self.transport.close()

@@ -88,3 +88,12 @@ def test_nothing_to_insert_runs_no_query(django_assert_num_queries: Any) -> None
     with django_assert_num_queries(0):
         assert writer.insert_returning_ids([]) == []
         writer.insert_many([])
+
+
+def test_values_equal_in_python_but_not_in_the_database_are_not_confused_within_one_call() -> None:
+    # The per-call memo of prepared values must not store [True] or [1.0] as [1].
+    flags = [[1], [True], [1.0], ["a"], [], [1]]
+    rows = [[*{**OBS, "flags": f}.values()] for f in flags]
+    RowWriter(Observation, list(OBS)).insert_many(rows)
+    assert [o.flags for o in Observation.objects.order_by("id")] == flags
+    assert [type(o.flags[0]) for o in Observation.objects.order_by("id") if o.flags] == [int, bool, float, str, int]

@@ -159,3 +159,26 @@ def test_acks_owed_are_sent_after_the_monitor_half_closes(listener: RunningListe
         acks = read_acks(sock, 3)
         assert sock.recv(10) == b""  # then the listener closes
     assert [ack_fields(a)[1:3] for a in acks] == [["AA", "H1"], ["AA", "H2"], ["AA", "H3"]]
+
+
+def test_a_monitor_that_never_reads_its_acks_is_no_longer_read(listener: RunningListener) -> None:
+    # Its ACKs pile up in the kernel, then in the transport: the listener stops reading it
+    # (asyncio's write flow control) instead of buffering ACKs without bound.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", listener.port))
+    sock.settimeout(0.5)
+    one = b"".join(frame(oru(f"N{i}")) for i in range(200))
+    try:
+        for _round in range(400):  # up to 80,000 frames; sending blocks once nothing is read
+            sock.sendall(one)
+    except TimeoutError:
+        pass
+    time.sleep(1.0)
+    conn = next(iter(listener.server.open))
+    assert conn.write_paused
+    assert conn.transport is not None and conn.transport.get_write_buffer_size() < 1 << 20
+    processed = listener.writer.messages
+    time.sleep(1.0)
+    assert listener.writer.messages == processed  # nothing more is read while ACKs are not taken
+    sock.close()
