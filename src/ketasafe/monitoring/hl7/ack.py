@@ -8,8 +8,8 @@ the original MSH-10. The bytes returned are unframed: wrap them with ``mllp.fram
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from datetime import datetime
 from typing import Literal
 
@@ -26,6 +26,8 @@ DEFAULT_APP = "KetaSafe"
 _MSA3_MAX = 80
 _ERR8_MAX = 250
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Every character escape_text changes: text without any comes back as it is.
+_TO_ESCAPE = re.compile(r"[\\|^~&\x00-\x1f\x7f]")
 
 
 def escape_text(text: str) -> str:
@@ -35,6 +37,8 @@ def escape_text(text: str) -> str:
     ``\\X d\\`` (``%2x`` pads with a space). Control characters (including CR, which would end the
     segment) become spaces; non-ASCII text stays as is, the ACK is sent as UTF-8.
     """
+    if _TO_ESCAPE.search(text) is None:  # the usual case, one scan instead of six
+        return text
     text = text.replace("\\", "\\E\\")
     text = text.replace("|", "\\F\\").replace("^", "\\S\\")
     text = text.replace("~", "\\R\\").replace("&", "\\T\\")
@@ -86,7 +90,7 @@ def build_ack(
         format_dtm(now),
         "",
         msg_type,
-        escape_text(ack_control_id or uuid.uuid4().hex[:20]),
+        escape_text(ack_control_id or _random_control_id()),
         escape_text(processing_id or "P"),
         escape_text(ver),
     ]
@@ -128,18 +132,71 @@ def _err(version: str, error_code: str, location: tuple[str, int, int] | None, t
 def ack_accepted(
     message: ParsedMessage, *, now: datetime, app: str = DEFAULT_APP, facility: str = ""
 ) -> bytes:
-    """``AA`` for a stored (or already stored) message. Call only after the commit."""
-    return build_ack(
-        code="AA",
-        control_id=message.control_id,
-        now=now,
-        sending_app=message.sending_app,
-        sending_facility=message.sending_facility,
-        version=message.version,
-        processing_id=message.processing_id,
-        app=app,
-        facility=facility,
-    )
+    """``AA`` for a stored (or already stored) message. Call only after the commit.
+
+    The bytes of ``build_ack(code="AA", control_id=message.control_id, now=now, sending_app=...,
+    sending_facility=..., version=..., processing_id=..., app=app, facility=facility)``, which
+    ``tests/test_ack.py`` checks, from parts that do not change per message (~16 µs -> ~2 µs):
+    the header by sender and the timestamp by ``now`` (the listener acknowledges a batch with
+    one ``now``). Only MSH-10 (random) and MSA-2 are made per message.
+    """
+    key = (app, facility, message.sending_app, message.sending_facility, message.version,
+           message.processing_id)  # fmt: skip
+    parts = _AA_PARTS.get(key)
+    if parts is None:
+        parts = _aa_parts(key)
+    head, middle, tail = parts
+    # MSH-10 is hex, which escape_text leaves as it is.
+    return (
+        f"{head}{_format_now(now)}{middle}{_random_control_id()}{tail}"
+        f"{escape_text(message.control_id or '')}\r"
+    ).encode()
+
+
+# (app, facility, sending app, sending facility, version, processing id) -> the AA around
+# MSH-7 and MSH-10: "MSH|...|MSH-6|", "||MSH-9|", "|MSH-11|MSH-12\rMSA|AA|". Emptied when full
+# (senders are few; the bound only stops a flood of made-up senders from growing it).
+_AA_PARTS: dict[tuple[str, str, str, str, str, str], tuple[str, str, str]] = {}
+_AA_PARTS_SIZE = 1024
+
+
+def _aa_parts(key: tuple[str, str, str, str, str, str]) -> tuple[str, str, str]:
+    """build_ack's AA around MSH-7 and MSH-10 (same code, same order of reads)."""
+    app, facility, sending_app, sending_facility, version, processing_id = key
+    ver = (version or "").strip() or FALLBACK_VERSION
+    msg_type = "ACK^R01" if ver == "2.3" or ver.startswith("2.2") else "ACK^R01^ACK"
+    head = "|".join([
+        "MSH", "^~\\&", escape_text(app), escape_text(facility), _escape_hd(sending_app or ""),
+        _escape_hd(sending_facility or ""), "",
+    ])  # fmt: skip
+    parts = (head, f"||{msg_type}|", f"|{escape_text(processing_id or 'P')}|{escape_text(ver)}\rMSA|AA|")
+    if len(_AA_PARTS) >= _AA_PARTS_SIZE:
+        _AA_PARTS.clear()
+    _AA_PARTS[key] = parts
+    return parts
+
+
+# The last ``now`` formatted and its text: a batch's ACKs share one ``now`` object. Compared by
+# identity, so an equal datetime in another zone (equal, but other text) is formatted anew.
+_last_now: tuple[datetime | None, str] = (None, "")
+
+
+def _format_now(now: datetime) -> str:
+    global _last_now
+    last, text = _last_now
+    if last is not now:
+        text = format_dtm(now)
+        _last_now = (now, text)
+    return text
+
+
+def _random_control_id() -> str:
+    """``uuid.uuid4().hex[:20]`` without building the UUID (~3.5 µs -> ~1 µs): the same 10 bytes
+    of os.urandom with the version (4) and variant (0b10) bits uuid4 sets in them."""
+    data = bytearray(os.urandom(10))
+    data[6] = (data[6] & 0x0F) | 0x40
+    data[8] = (data[8] & 0x3F) | 0x80
+    return data.hex()
 
 
 def ack_rejected(

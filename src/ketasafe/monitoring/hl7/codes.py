@@ -14,7 +14,7 @@ that device (issue 5: "An unmapped code is stored as received, flagged unmapped;
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
 
@@ -76,6 +76,40 @@ class MappedObservation:
 
 
 CodeMap = Mapping[tuple[str, str], CodeMapEntry]
+
+# map_observation runs once per OBX on the ingest hot path (benchmarks/hl7_parse.py). The
+# dataclass __init__ of a frozen class stores each field through object.__setattr__ (~1.5 µs
+# for these 7); _mapped stores them through the slot descriptors instead (~0.5 µs). The check
+# fails the import if a field, a default order or a __post_init__ appears that it would miss.
+_MAPPED_FIELDS = ("loinc", "display", "ucum_unit", "value", "kind", "flags", "extra_loinc")
+if (
+    tuple(f.name for f in fields(MappedObservation)) != _MAPPED_FIELDS
+    or MappedObservation.__slots__ != _MAPPED_FIELDS
+    or hasattr(MappedObservation, "__post_init__")
+):
+    raise ImportError("codes: MappedObservation changed; update _mapped")
+(_set_loinc, _set_display, _set_ucum_unit, _set_value, _set_kind, _set_flags,
+ _set_extra_loinc) = (getattr(MappedObservation, name).__set__ for name in _MAPPED_FIELDS)  # fmt: skip
+
+
+def _mapped(
+    loinc: str, display: str, ucum_unit: str | None, value: Decimal | None, kind: VitalKind | None,
+    flags: tuple[MappingFlag, ...], extra_loinc: tuple[str, ...],
+) -> MappedObservation:
+    """``MappedObservation(loinc, display, ucum_unit, value, kind, flags, extra_loinc)``."""
+    mapped: MappedObservation = object.__new__(MappedObservation)
+    _set_loinc(mapped, loinc)
+    _set_display(mapped, display)
+    _set_ucum_unit(mapped, ucum_unit)
+    _set_value(mapped, value)
+    _set_kind(mapped, kind)
+    _set_flags(mapped, flags)
+    _set_extra_loinc(mapped, extra_loinc)
+    return mapped
+
+
+# The result for every unmapped code; immutable, so one object serves all.
+_UNMAPPED = MappedObservation(None, None, None, None, None, ("unmapped",))
 
 
 def code_key(system: str, code: str) -> tuple[str, str]:
@@ -254,7 +288,7 @@ _NOT_USABLE_STATUS = frozenset({"X", "D", "W", "N", "I", "O"})
 def resolve_unit(obs: ParsedObservation) -> str | None:
     """UCUM unit of OBX-6, or ``None`` if we do not know it. Tries the coded unit in its system,
     then the code and the text as unit strings."""
-    ucum = UNIT_CODES.get(code_key(obs.units_system, obs.units_code))
+    ucum = UNIT_CODES.get((obs.units_system.strip().upper(), obs.units_code.strip().lower()))  # code_key
     if ucum is None:
         ucum = _TEXT_UNITS.get(obs.units_code) or _TEXT_UNITS.get(obs.units_text)
     return ucum
@@ -277,19 +311,17 @@ def map_observation(
     unconvertible unit gives ``value=None`` with a flag, so a kPa pressure or an unlabelled
     temperature can never be compared with a mm[Hg] or Cel threshold.
     """
-    entry = lookup(obs, code_map)
+    # lookup(), with the first code_key written out (called per OBX).
+    entry = code_map.get((obs.code_system.strip().upper(), obs.code.strip().lower()))
     if entry is None:
-        return MappedObservation(None, None, None, None, None, ("unmapped",))
+        entry = code_map.get(code_key(WILDCARD, obs.code))
+        if entry is None:
+            return _UNMAPPED
     flags: list[MappingFlag] = []
     value = _value(obs, entry, flags)
-    return MappedObservation(
-        loinc=entry.loinc,
-        display=entry.display,
-        ucum_unit=entry.ucum_unit or None,
-        value=value,
-        kind=entry.kind,
-        flags=tuple(flags),
-        extra_loinc=entry.extra_loinc,
+    return _mapped(
+        entry.loinc, entry.display, entry.ucum_unit or None, value, entry.kind, tuple(flags),
+        entry.extra_loinc,
     )
 
 

@@ -19,6 +19,9 @@ _DTM = re.compile(
     r"(?:([+-])(\d{2})(\d{2}))?",
     re.ASCII,
 )
+# The usual full form, YYYYMMDDHHMMSS[+/-ZZZZ]: where it matches, _DTM matches with the same
+# groups (every part is fixed-width) and no fraction; it is about twice as fast to match.
+_DTM_SECONDS = re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([+-]\d{4})?", re.ASCII)
 
 
 def parse_dtm(text: str, *, default_tz: tzinfo) -> datetime:
@@ -28,22 +31,30 @@ def parse_dtm(text: str, *, default_tz: tzinfo) -> datetime:
     Raises ``ValueError`` for anything that is not a valid DTM (including impossible dates such
     as the 9-digit birth date in the normative lab sample, or an offset of 24 hours or more).
     """
-    match = _DTM.fullmatch(text.strip())
+    tz: tzinfo
+    stripped = text.strip()
+    seconds = _DTM_SECONDS.fullmatch(stripped)
+    if seconds is not None:
+        year, month, day, hour, minute, second, offset = seconds.groups()
+        if offset is None:
+            tz = default_tz
+        else:
+            found = _OFFSETS.get(offset)
+            tz = found if found is not None else _offset(offset, text)
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), 0, tz
+        )
+    match = _DTM.fullmatch(stripped)
     if match is None:
         raise ValueError(f"not an HL7 DTM value: {text!r}")
-    year, month, day, hour, minute, second, frac, sign, off_h, off_m = match.groups()
-    micro = int((frac or "0")[:6].ljust(6, "0"))
-    tz: tzinfo
+    year, month, day, hour, minute, second, frac, sign, _off_h, _off_m = match.groups()
+    micro = int(frac[:6].ljust(6, "0")) if frac else 0
     if sign is None:
         tz = default_tz
     else:
-        if int(off_m) >= 60:
-            raise ValueError(f"bad UTC offset in {text!r}")
-        delta = timedelta(hours=int(off_h), minutes=int(off_m))
-        # datetime.timezone requires |offset| < 24 h; real zones span -12:00..+14:00.
-        if delta >= timedelta(hours=24):
-            raise ValueError(f"bad UTC offset in {text!r}")
-        tz = timezone(-delta if sign == "-" else delta)
+        # The offset is the last 5 characters ("+0100"); most messages carry one of a few.
+        found = _OFFSETS.get(stripped[-5:])
+        tz = found if found is not None else _offset(stripped[-5:], text)
     # datetime() validates ranges (month 13, Feb 30, second 60 ...) and raises ValueError.
     return datetime(
         int(year),
@@ -57,6 +68,24 @@ def parse_dtm(text: str, *, default_tz: tzinfo) -> datetime:
     )
 
 
+# UTC offsets already read, "+0100" -> timezone (~2 µs each to build and check). Only valid
+# offsets are kept, so there are at most 2 * 24 * 60 of them.
+_OFFSETS: dict[str, timezone] = {}
+
+
+def _offset(offset: str, text: str) -> timezone:
+    """``offset`` is ``[+-]HHMM``; ``text`` the whole value, for the error message."""
+    sign, off_h, off_m = offset[0], offset[1:3], offset[3:5]
+    if int(off_m) >= 60:
+        raise ValueError(f"bad UTC offset in {text!r}")
+    delta = timedelta(hours=int(off_h), minutes=int(off_m))
+    # datetime.timezone requires |offset| < 24 h; real zones span -12:00..+14:00.
+    if delta >= timedelta(hours=24):
+        raise ValueError(f"bad UTC offset in {text!r}")
+    tz = _OFFSETS[offset] = timezone(-delta if sign == "-" else delta)
+    return tz
+
+
 def format_dtm(moment: datetime) -> str:
     """Render an aware datetime as an HL7 DTM with seconds and a UTC offset (for MSH-7 of an ACK).
 
@@ -68,4 +97,10 @@ def format_dtm(moment: datetime) -> str:
     minutes = int(offset.total_seconds()) // 60
     sign = "-" if minutes < 0 else "+"
     hours, mins = divmod(abs(minutes), 60)
-    return f"{moment:%Y%m%d%H%M%S}{sign}{hours:02d}{mins:02d}"
+    if moment.year < 1000:  # strftime's %Y does not pad these to 4 digits
+        return f"{moment:%Y%m%d%H%M%S}{sign}{hours:02d}{mins:02d}"
+    # What %Y%m%d%H%M%S gives, without strftime (~2 µs of an ACK's ~4).
+    return (
+        f"{moment.year}{moment.month:02d}{moment.day:02d}{moment.hour:02d}{moment.minute:02d}"
+        f"{moment.second:02d}{sign}{hours:02d}{mins:02d}"
+    )

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import hl7
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ketasafe.monitoring.exceptions import MessageRejected
+from ketasafe.monitoring.hl7 import ack as ack_module
 from ketasafe.monitoring.hl7.ack import ack_accepted, ack_rejected, build_ack, escape_text
 from ketasafe.monitoring.hl7.parse import parse_oru
 
@@ -101,3 +108,97 @@ def test_aa_has_no_err_segment_and_naive_now_is_refused() -> None:
     assert b"ERR" not in build_ack(code="AA", control_id="1", now=NOW)
     with pytest.raises(ValueError):
         build_ack(code="AA", control_id="1", now=datetime(2025, 1, 1))  # noqa: DTZ001
+
+
+
+# --- ack_accepted's cached parts and escape_text's fast path, against the plain build ----------
+
+_REFERENCE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def reference_escape_text(text: str) -> str:
+    """escape_text as it was before its fast path (the oracle)."""
+    text = text.replace("\\", "\\E\\")
+    text = text.replace("|", "\\F\\").replace("^", "\\S\\")
+    text = text.replace("~", "\\R\\").replace("&", "\\T\\")
+    return _REFERENCE_CONTROL.sub(" ", text)
+
+
+HL7_TEXT = st.text(alphabet=st.sampled_from(list("aZ09 .-|^~&\\\r\n\t\x00\x1f\x7f\x80Üé€")), max_size=12) | st.text(
+    max_size=12
+)
+SENDER = st.sampled_from(["", "GW", "AcmeInc^ACDE48234567ABCD^EUI-64", "a|b", "x\\y&z~", "Ü^€", " GW "]) | HL7_TEXT
+VERSION = st.sampled_from(["2.6", "2.5.1", "2.5", "2.4", "2.3", "2.3.1", "2.2", "", " 2.6 ", "2.7"]) | HL7_TEXT
+ZONES = [UTC, ZoneInfo("Europe/Zurich"), ZoneInfo("America/New_York"), timezone(timedelta(hours=-5, minutes=-30))]
+MOMENTS = st.builds(
+    lambda moment, tz: moment.replace(tzinfo=tz),
+    st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 30)),  # noqa: DTZ001
+    st.sampled_from(ZONES),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(HL7_TEXT)
+def test_escape_text_matches_its_reference_form(text: str) -> None:
+    assert escape_text(text) == reference_escape_text(text)
+
+
+def plain_aa(msg: object, ack: bytes, now: datetime, app: str, facility: str) -> bytes:
+    """build_ack's AA for the same message, with the MSH-10 that ``ack`` drew."""
+    ack_control_id = ack.decode().split("\r")[0].split("|")[9]
+    return build_ack(
+        code="AA", control_id=msg.control_id, now=now, sending_app=msg.sending_app,  # type: ignore[attr-defined]
+        sending_facility=msg.sending_facility, version=msg.version,  # type: ignore[attr-defined]
+        processing_id=msg.processing_id, app=app, facility=facility,  # type: ignore[attr-defined]
+        ack_control_id=ack_control_id,
+    )  # fmt: skip
+
+
+BASE = parse_oru((SAMPLES / "ipf_pcd01_bp_request.hl7").read_bytes(), default_tz=UTC)
+
+
+@settings(max_examples=600, deadline=None)
+@given(SENDER, SENDER, VERSION, HL7_TEXT, st.sampled_from(["P", "T", "D", "", "p^x"]), MOMENTS,
+       st.sampled_from(["KetaSafe", "", "K|S"]), st.sampled_from(["", "CLINIC", "Ü&x"]), st.booleans())  # fmt: skip
+def test_ack_accepted_is_build_ack_byte_for_byte(
+    sending_app: str, sending_facility: str, version: str, control_id: str, processing_id: str,
+    now: datetime, app: str, facility: str, copy_now: bool,
+) -> None:
+    msg = replace(BASE, sending_app=sending_app, sending_facility=sending_facility, version=version,
+                  control_id=control_id, processing_id=processing_id)  # fmt: skip
+    for _ in range(2):  # cold, then with the sender's parts and ``now`` cached
+        ack = ack_accepted(msg, now=now, app=app, facility=facility)
+        assert ack == plain_aa(msg, ack, now, app, facility)
+        if copy_now:  # an equal ``now`` that is another object
+            now = now.replace(microsecond=now.microsecond)
+
+
+def test_a_cached_now_is_never_confused_with_an_equal_moment_in_another_zone() -> None:
+    msg = BASE
+    zurich = datetime(2025, 3, 1, 11, 15, 30, tzinfo=ZoneInfo("Europe/Zurich"))
+    utc = zurich.astimezone(UTC)
+    assert zurich == utc
+    assert segments(ack_accepted(msg, now=zurich))["MSH"][6] == "20250301111530+0100"
+    assert segments(ack_accepted(msg, now=utc))["MSH"][6] == "20250301101530+0000"
+    assert segments(ack_accepted(msg, now=zurich))["MSH"][6] == "20250301111530+0100"
+    with pytest.raises(ValueError):
+        ack_accepted(msg, now=datetime(2025, 1, 1))  # noqa: DTZ001 - naive is refused, cached or not
+
+
+def test_sender_parts_cache_is_bounded_and_stays_right() -> None:
+    for n in range(ack_module._AA_PARTS_SIZE + 10):
+        msg = replace(BASE, sending_app=f"GW{n}^x|y", control_id=f"C{n}")
+        ack = ack_accepted(msg, now=NOW)
+        assert ack == plain_aa(msg, ack, NOW, "KetaSafe", "")
+        assert len(ack_module._AA_PARTS) <= ack_module._AA_PARTS_SIZE
+
+
+def test_random_control_id_is_uuid4_hex_of_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    for seed in range(300):
+        data = bytes((seed * 37 + i * 101) % 256 for i in range(16))
+        monkeypatch.setattr(ack_module.os, "urandom", lambda n, data=data: data[:n])
+        assert ack_module._random_control_id() == uuid.UUID(bytes=data, version=4).hex[:20]
+    monkeypatch.undo()
+    ids = {ack_module._random_control_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(i) == 20 and i[12] == "4" and i[16] in "89ab" for i in ids)

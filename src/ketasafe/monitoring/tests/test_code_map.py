@@ -8,12 +8,21 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ketasafe.monitoring.hl7.codes import (
+    _NOT_USABLE_STATUS,
+    _TEXT_UNITS,
+    CONVERSIONS,
     DEFAULT_CODE_MAP,
     MDC_VITALS,
+    UNIT_CODES,
     WILDCARD,
+    CodeMap,
     CodeMapEntry,
+    MappedObservation,
+    MappingFlag,
     build_code_map,
     code_key,
     map_observation,
@@ -250,3 +259,124 @@ def test_the_save_service_refuses_a_bad_entry_too(make_staff) -> None:
               "plausible_high": Decimal(400)}
     with pytest.raises(ValidationError):
         do_save_code_map_entry(actor=make_staff("clinic_admin"), values=values)
+
+
+
+# --- map_observation against its earlier, straightforward form --------------------------------
+
+
+# Verbatim (but for names) the functions as they were before map_observation was made cheap.
+def _ref_resolve_unit(obs: ParsedObservation) -> str | None:
+    ucum = UNIT_CODES.get(code_key(obs.units_system, obs.units_code))
+    if ucum is None:
+        ucum = _TEXT_UNITS.get(obs.units_code) or _TEXT_UNITS.get(obs.units_text)
+    return ucum
+
+
+def _ref_lookup(obs: ParsedObservation, code_map: CodeMap) -> CodeMapEntry | None:
+    entry = code_map.get(code_key(obs.code_system, obs.code))
+    if entry is None:
+        entry = code_map.get(code_key(WILDCARD, obs.code))
+    return entry
+
+
+def reference_map_observation(obs: ParsedObservation, code_map: CodeMap = DEFAULT_CODE_MAP) -> MappedObservation:
+    entry = _ref_lookup(obs, code_map)
+    if entry is None:
+        return MappedObservation(None, None, None, None, None, ("unmapped",))
+    flags: list[MappingFlag] = []
+    value = _ref_value(obs, entry, flags)
+    return MappedObservation(
+        loinc=entry.loinc,
+        display=entry.display,
+        ucum_unit=entry.ucum_unit or None,
+        value=value,
+        kind=entry.kind,
+        flags=tuple(flags),
+        extra_loinc=entry.extra_loinc,
+    )
+
+
+def _ref_value(obs: ParsedObservation, entry: CodeMapEntry, flags: list[MappingFlag]) -> Decimal | None:
+    raw = obs.numeric_value
+    if raw is None or not entry.ucum_unit:
+        return None
+    if obs.result_status in _NOT_USABLE_STATUS:
+        flags.append("status_not_usable")
+        return None
+    if not (obs.units_code or obs.units_text):
+        if not entry.assume_unit_if_missing:
+            flags.append("unit_missing")
+            return None
+        flags.append("unit_assumed")
+        unit = entry.ucum_unit
+    else:
+        resolved = _ref_resolve_unit(obs)
+        if resolved is None:
+            flags.append("unit_unknown")
+            return None
+        unit = resolved
+    value = raw
+    if unit != entry.ucum_unit:
+        convert = CONVERSIONS.get((unit, entry.ucum_unit))
+        if convert is None:
+            flags.append("unit_mismatch")
+            return None
+        value = convert(raw)
+    if entry.plausible and not entry.plausible[0] <= value <= entry.plausible[1]:
+        flags.append("implausible")
+        return None
+    return value
+
+
+ENTRIES = st.builds(
+    CodeMapEntry,
+    loinc=st.sampled_from(["8480-6", "8867-4", ""]),
+    display=st.sampled_from(["Systolic", ""]),
+    ucum_unit=st.sampled_from(["mm[Hg]", "/min", "%", "Cel", "kg", ""]),
+    kind=st.sampled_from([None, "systolic", "heart_rate", "temperature"]),
+    source=st.just("test"),
+    extra_loinc=st.sampled_from([(), ("59408-5",)]),
+    assume_unit_if_missing=st.booleans(),
+    plausible=st.sampled_from([None, (Decimal(0), Decimal(400)), (Decimal("35.5"), Decimal("36.5"))]),
+)
+KEYS = st.tuples(st.sampled_from(["MDC", "MDIL", "LN", WILDCARD, "", "mdc"]),
+                 st.sampled_from(["150021", "0002-4bb8", "0002-4BB8", "x", " 150021 ", ""]))  # fmt: skip
+OBSERVATIONS = st.builds(
+    ParsedObservation,
+    position=st.just(0), set_id=st.just("1"), value_type=st.just("NM"),
+    code=st.sampled_from(["150021", "0002-4bb8", "0002-4BB8", "x", " 150021 ", "", "150456"]),
+    code_text=st.just(""),
+    code_system=st.sampled_from(["MDC", "MDIL", " mdc ", "", "LN", WILDCARD]),
+    sub_id=st.just(""), raw_value=st.just(""),
+    numeric_value=st.sampled_from([None, Decimal("97"), Decimal("97.0"), Decimal("-0"), Decimal("98.6"),
+                                   Decimal("8388607"), Decimal("36")]),
+    units_code=st.sampled_from(["", "266016", "262688", "0004-0220", "mmHg", "%", "[degF]", "lb", "kPa"]),
+    units_text=st.sampled_from(["", "MDC_DIM_MMHG", "%", "°F", "bpm", "x"]),
+    units_system=st.sampled_from(["", "MDC", "mdil", "UCUM"]),
+    result_status=st.sampled_from(["F", "R", "X", "D", "", "C"]),
+    observed_at=st.none(), device_id=st.none(), flags=st.just(()),
+)  # fmt: skip
+
+
+@settings(max_examples=800, deadline=None)
+@given(OBSERVATIONS, st.dictionaries(KEYS, ENTRIES, max_size=6) | st.just(DEFAULT_CODE_MAP))
+def test_map_observation_matches_its_reference_form(obs: ParsedObservation, code_map: CodeMap) -> None:
+    got = map_observation(obs, code_map)
+    expected = reference_map_observation(obs, code_map)
+    assert type(got) is MappedObservation
+    assert got == expected
+    assert repr(got) == repr(expected)  # also tells Decimal("97") from Decimal("97.0")
+    assert hash(got) == hash(expected)
+
+
+def test_map_observation_follows_a_code_map_changed_in_place() -> None:
+    """Nothing is memoised per code map: a map edited in place (or rebuilt by code_map_for after
+    an admin's edit, possibly at the same address) is read as it is now."""
+    obs = obx("150021", "MDC", "132", MMHG)
+    code_map = dict(DEFAULT_CODE_MAP)
+    assert map_observation(obs, code_map).kind == "systolic"
+    code_map[("MDC", "150021")] = replace(code_map[("MDC", "150021")], kind="diastolic", loinc="8462-4")
+    assert (map_observation(obs, code_map).kind, map_observation(obs, code_map).loinc) == ("diastolic", "8462-4")
+    del code_map[("MDC", "150021")]
+    assert map_observation(obs, code_map).flags == ("unmapped",)

@@ -4,6 +4,8 @@ sample and on mutated real messages; and it never raises anything but MessageRej
 
 from __future__ import annotations
 
+import pickle
+from dataclasses import fields
 from datetime import UTC, timedelta, timezone, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,6 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ketasafe.monitoring.exceptions import MessageRejected
+from ketasafe.monitoring.hl7 import fastparse
 from ketasafe.monitoring.hl7.fastparse import parse_oru_fast
 from ketasafe.monitoring.hl7.parse import parse_oru
 
@@ -156,3 +159,99 @@ def test_arbitrary_bytes_never_raise_anything_but_a_rejection(raw: bytes) -> Non
 
 def test_real_samples_are_loaded() -> None:
     assert len(REAL) >= 5
+
+
+# --- the fast paths of parse_oru_fast -------------------------------------------------------------
+# Most segments of real messages have no escape or repetition character and are read by plain
+# splits; the generated messages above nearly always have some. These strip them from a random
+# choice of segments, so both readings (and messages mixing them) are compared with parse_oru.
+
+
+@st.composite
+def plain_segments(draw: st.DrawFn) -> bytes | str:
+    raw = draw(oru_message())
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    eol = "\r\n" if "\r\n" in text else ("\n" if "\n" in text else "\r")
+    segments = text.split(eol)
+    msh = segments[0]
+    fs = msh[3]
+    end = msh.find(fs, 4)
+    rep, esc = msh[5], msh[6]
+    drop = (esc, rep) if draw(st.booleans()) else (esc,)
+    out = []
+    for index, segment in enumerate(segments):
+        if draw(st.booleans()):
+            head, body = (msh[: end + 1], msh[end + 1 :]) if index == 0 else ("", segment)
+            for char in drop:
+                body = body.replace(char, "")
+            segment = head + body
+        out.append(segment)
+    joined = eol.join(out)
+    return joined.encode() if isinstance(raw, bytes) else joined
+
+
+@DIFF
+@given(plain_segments(), st.sampled_from(ZONES))
+def test_generated_messages_with_plain_segments_read_the_same(raw: bytes | str, tz: tzinfo) -> None:
+    assert_same(raw, tz)
+
+
+@st.composite
+def device_groups(draw: st.DrawFn) -> str:
+    """OBR groups with containment paths and OBX-18 in every arrangement: none, one (the usual
+    MDS), several, nested, empty path parts, duplicate set ids."""
+    paths = st.sampled_from(["1", "1.0", "1.0.1", "1.0.1.1", "1.0.1.2", "1.0.2.1", "1..1", ".", "1.", "",
+                             "2", "2.1", "10.1", "1.01"])  # fmt: skip
+    devices = st.sampled_from(["", "", "D1", "D2", "D3^EUI-64"])
+    segments = ["MSH|^~\\&|A||||20250301101500+0100||ORU^R01|1|P|2.6"]
+    for _ in range(draw(st.integers(0, 3))):
+        if draw(st.booleans()):
+            segments.append("OBR|1||||||" + draw(st.sampled_from(["", "20250301101400", "x"])))
+        for _ in range(draw(st.integers(0, 6))):
+            segments.append(f"OBX|{draw(st.sampled_from(['1', '2', '', '3']))}|NM|150021^SYS^MDC|"
+                            f"{draw(paths)}|{draw(st.sampled_from(['1', '0', '-0.5', 'x']))}|mmHg|||||R"
+                            f"|||{draw(st.sampled_from(['', '20250301101455', '20250301101455+0100']))}"
+                            f"||||{draw(devices)}")  # fmt: skip
+    return "\r".join(segments)
+
+
+@DIFF
+@given(device_groups(), st.sampled_from(ZONES))
+def test_device_inheritance_and_duplicates_read_the_same(raw: str, tz: tzinfo) -> None:
+    assert_same(raw, tz)
+
+
+def test_observations_built_through_the_slots_are_the_dataclass_objects() -> None:
+    """parse_oru_fast fills ParsedObservation/ParsedMessage through their slots; the objects must
+    be indistinguishable from those __init__ builds (equality, hash, repr, pickling)."""
+    for raw in REAL:
+        try:
+            reference = parse_oru(raw, default_tz=UTC)
+        except MessageRejected:
+            continue
+        fast = parse_oru_fast(raw, default_tz=UTC)
+        assert type(fast) is type(reference)
+        assert repr(fast) == repr(reference)
+        assert hash(fast.observations) == hash(reference.observations)
+        assert pickle.loads(pickle.dumps(fast)) == reference  # noqa: S301 - our own bytes
+        for obs in fast.observations:
+            assert all(hasattr(obs, f.name) for f in fields(obs))  # every slot is set
+
+
+def test_memos_never_change_a_result() -> None:
+    """The memos of the fast path (components of OBX-3/OBX-6, NM values, segment ids) are pure:
+    reading a message with them cold, warm and after they were emptied gives the same result."""
+    raws = [*REAL, "MSH|^~\\&|A||||20250301||ORU^R01|1|P|2.5\rOBX|1|NM|x^y^MDC||0|a^b^c\rOBX|2|NM|x^y^MDC||00.50|a^b"]
+    cold = []
+    for raw in raws:
+        fastparse._NUMBERS.clear()
+        fastparse._STANDARD_READER.plain_comps3_memo.clear()
+        cold.append(outcome(parse_oru_fast, raw))
+    warm = [outcome(parse_oru_fast, raw) for raw in raws]
+    assert warm == cold == [outcome(parse_oru, raw) for raw in raws]
+    assert all(fastparse._SEGMENT_ID.fullmatch(sid) for sid in fastparse._VALID_IDS)
+    for n in range(fastparse._MEMO_SIZE + 5):  # past the bound: emptied, never wrong
+        text = f"MSH|^~\\&|A||||2025||ORU^R01|1|P|2.5\rOBX|1|NM|{n}^x^MDC||{n}|u{n}^v"
+        assert outcome(parse_oru_fast, text) == outcome(parse_oru, text)
+    assert len(fastparse._NUMBERS) <= fastparse._MEMO_SIZE
+    assert len(fastparse._STANDARD_READER.plain_comps3_memo) <= fastparse._MEMO_SIZE

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ketasafe.monitoring.exceptions import MessageRejected
 from ketasafe.monitoring.hl7.parse import ParsedMessage, ParsedObservation, parse_oru
@@ -386,3 +389,87 @@ def test_format_dtm_round_trips_and_needs_a_zone() -> None:
     assert parse_dtm(format_dtm(moment), default_tz=UTC) == moment
     with pytest.raises(ValueError):
         format_dtm(datetime(2025, 3, 1))  # noqa: DTZ001 - naive on purpose
+
+
+# --- parse_dtm against its earlier, straightforward form (the fast path and offset memo) -------
+_REFERENCE_DTM = re.compile(
+    r"(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d+))?)?)?)?)?)?"
+    r"(?:([+-])(\d{2})(\d{2}))?",
+    re.ASCII,
+)
+
+
+def reference_parse_dtm(text: str, *, default_tz: timezone | ZoneInfo) -> datetime:
+    """parse_dtm as it was before the fast path and the offset memo (the oracle)."""
+    match = _REFERENCE_DTM.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not an HL7 DTM value: {text!r}")
+    year, month, day, hour, minute, second, frac, sign, off_h, off_m = match.groups()
+    micro = int((frac or "0")[:6].ljust(6, "0"))
+    tz: timezone | ZoneInfo
+    if sign is None:
+        tz = default_tz
+    else:
+        if int(off_m) >= 60:
+            raise ValueError(f"bad UTC offset in {text!r}")
+        delta = timedelta(hours=int(off_h), minutes=int(off_m))
+        if delta >= timedelta(hours=24):
+            raise ValueError(f"bad UTC offset in {text!r}")
+        tz = timezone(-delta if sign == "-" else delta)
+    return datetime(int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
+                    int(second or 0), micro, tzinfo=tz)  # fmt: skip
+
+
+def dtm_outcome(parse: object, text: str, tz: timezone | ZoneInfo) -> object:
+    try:
+        got = parse(text, default_tz=tz)  # type: ignore[operator]
+    except ValueError as exc:
+        return ("ValueError", str(exc))
+    return (got, repr(got), got.utcoffset(), got.tzinfo, got.fold)
+
+
+DTM_TEXT = st.one_of(
+    st.text(alphabet="0123456789", max_size=16),
+    st.builds(
+        lambda digits, frac, off, pad: f"{pad}{digits}{frac}{off}{pad}",
+        st.sampled_from(["2025", "202503", "20250301", "2025030110", "202503011015", "20250301101530",
+                         "20251301101530", "20250230101530", "20250301241530", "20250301106030",
+                         "20250301101560", "00000101000000", "99991231235959", "20240229000000"]),
+        st.sampled_from(["", "", ".1", ".1234", ".1234567", ".", "x"]),
+        st.sampled_from(["", "", "+0000", "-0000", "+0100", "-0530", "+1400", "+2359", "+2400", "+0060",
+                         "-2400", "+01", "+01000", "Z"]),
+        st.sampled_from(["", "", " ", "\t", "\u00a0"]),
+    ),
+    st.text(max_size=20),
+)  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None)
+@given(DTM_TEXT, st.sampled_from([UTC, CLINIC_TZ, PLUS5, ZoneInfo("Europe/Zurich")]))
+def test_parse_dtm_matches_its_reference_form(text: str, tz: timezone | ZoneInfo) -> None:
+    assert dtm_outcome(parse_dtm, text, tz) == dtm_outcome(reference_parse_dtm, text, tz)
+    # A second read (offset memo warm) gives the same again.
+    assert dtm_outcome(parse_dtm, text, tz) == dtm_outcome(reference_parse_dtm, text, tz)
+
+
+def reference_format_dtm(moment: datetime) -> str:
+    """format_dtm as it was before it stopped using strftime for 4-digit years (the oracle)."""
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ValueError("format_dtm needs an aware datetime")
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{moment:%Y%m%d%H%M%S}{sign}{hours:02d}{mins:02d}"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),  # noqa: DTZ001
+    st.sampled_from([UTC, CLINIC_TZ, PLUS5, ZoneInfo("Europe/Zurich"), timezone(-timedelta(hours=9, minutes=30)),
+                     timezone(timedelta(seconds=-1)), timezone(timedelta(hours=5, seconds=30))]),
+    st.booleans(),
+)  # fmt: skip
+def test_format_dtm_matches_its_reference_form(moment: datetime, tz: timezone | ZoneInfo, fold: bool) -> None:
+    aware = moment.replace(tzinfo=tz, fold=int(fold))
+    assert format_dtm(aware) == reference_format_dtm(aware)
