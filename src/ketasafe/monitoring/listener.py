@@ -21,6 +21,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +32,8 @@ log = logging.getLogger("ketasafe.monitoring.listener")
 DEFAULT_IDLE_TIMEOUT = 300.0  # a monitor sends about once a minute; 5 quiet minutes = gone
 DEFAULT_BATCH_MAX = 64
 MAX_IN_FLIGHT = 64  # unanswered frames per connection before it stops being read
+DEFAULT_LINGER = 0.002  # most a batch waits for the frames of other busy monitors
+BUSY_WITHIN = 1.0  # a monitor that sent a frame this recently is "sending right now"
 
 Answer = Callable[[bytes | None], None]  # runs on the connection's event loop; None = no ACK
 
@@ -39,9 +42,14 @@ class BatchWriter:
     """One thread that owns the database work of the listener. Every submitted frame is
     answered (``None`` if ``process`` failed without ACKs), on the submitter's event loop."""
 
-    def __init__(self, process: Callable[[Sequence[bytes]], list[bytes]], batch_max: int = DEFAULT_BATCH_MAX) -> None:
+    def __init__(self, process: Callable[[Sequence[bytes]], list[bytes]], batch_max: int = DEFAULT_BATCH_MAX,
+                 linger: float = DEFAULT_LINGER) -> None:
         self.process = process
         self.batch_max = max(1, batch_max)
+        self.linger = linger
+        # How many frames to expect in a batch: the number of monitors sending right now (set
+        # by the server; a thread-safe read of a count the event loop keeps).
+        self.expected: Callable[[], int] = lambda: 1
         self._queue: queue.SimpleQueue[tuple[bytes, Answer, asyncio.AbstractEventLoop] | None] = \
             queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="mllp-writer", daemon=True)
@@ -80,11 +88,23 @@ class BatchWriter:
                     return
                 batch = [item]
                 stop = False
+                # Take what is queued; while fewer frames than monitors that are sending right
+                # now, wait for the others up to ``linger`` (a commit costs about as much as
+                # ten messages: batches of 20 instead of 10 gave +25 % when measured). A lone
+                # monitor is never kept waiting: it is the only one expected.
+                expected = min(self.batch_max, self.expected())
+                deadline = time.monotonic() + self.linger
                 while len(batch) < self.batch_max:
                     try:
                         more = self._queue.get_nowait()
                     except queue.Empty:
-                        break
+                        remaining = deadline - time.monotonic()
+                        if len(batch) >= expected or remaining <= 0:
+                            break
+                        try:
+                            more = self._queue.get(timeout=remaining)
+                        except queue.Empty:
+                            break
                     if more is None:
                         stop = True
                         break
@@ -149,6 +169,7 @@ class MllpConnection(asyncio.Protocol):
         self.paused = False  # too many frames unanswered
         self.write_paused = False  # the monitor does not read its ACKs (transport buffer full)
         self.last_active = 0.0
+        self.last_frame = 0.0  # time.monotonic() of the last complete frame
         self._closing: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -162,6 +183,8 @@ class MllpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_active = self.server.loop.time()
         frames = self.decoder.feed(data)
+        if frames:
+            self.last_frame = time.monotonic()
         for raw in frames:
             self.in_flight += 1
             self.server.writer.submit_nowait(raw, self.answer, self.server.loop)
@@ -248,9 +271,16 @@ class MllpServer:
     async def start(self, host: str, port: int) -> tuple[str, int]:
         self.loop = asyncio.get_running_loop()
         self.server = await self.loop.create_server(lambda: MllpConnection(self), host, port)
+        self.writer.expected = self.busy_connections
         self._sweeper = self.loop.create_task(self._close_idle())
         sockname = self.server.sockets[0].getsockname()
         return sockname[0], sockname[1]
+
+    def busy_connections(self) -> int:
+        """Connections that sent a frame within ``BUSY_WITHIN`` seconds (read from the writer
+        thread: a snapshot of the set, the values are floats written by the loop)."""
+        horizon = time.monotonic() - BUSY_WITHIN
+        return sum(1 for conn in list(self.open) if conn.last_frame > horizon)
 
     async def _close_idle(self) -> None:
         # One sweep for all connections (not a timer per connection reset at every frame).

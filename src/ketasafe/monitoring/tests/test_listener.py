@@ -182,3 +182,47 @@ def test_a_monitor_that_never_reads_its_acks_is_no_longer_read(listener: Running
     time.sleep(1.0)
     assert listener.writer.messages == processed  # nothing more is read while ACKs are not taken
     sock.close()
+
+
+def _collecting_writer(expected: int, linger: float
+                       ) -> tuple[BatchWriter, list[list[bytes]], asyncio.AbstractEventLoop]:
+    batches: list[list[bytes]] = []
+
+    def process(raws):  # type: ignore[no-untyped-def]
+        batches.append(list(raws))
+        return [b"ACK" for _ in raws]
+
+    writer = BatchWriter(process, linger=linger)
+    writer.expected = lambda: expected
+    return writer, batches, asyncio.new_event_loop()
+
+
+def test_a_batch_waits_briefly_for_the_other_monitors_that_are_sending() -> None:
+    writer, batches, loop = _collecting_writer(expected=3, linger=5.0)
+    writer.start()
+    try:
+        for raw in (b"1", b"2", b"3"):
+            writer.submit_nowait(raw, lambda ack: None, loop)
+            time.sleep(0.05)  # the others arrive a little later, as ACKed monitors answer
+        deadline = time.monotonic() + 5
+        while not batches and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        writer.stop()
+        loop.close()
+    assert batches == [[b"1", b"2", b"3"]]  # one commit for the three
+
+
+def test_a_lone_monitor_is_not_kept_waiting() -> None:
+    writer, batches, loop = _collecting_writer(expected=1, linger=5.0)
+    writer.start()
+    try:
+        writer.submit_nowait(b"1", lambda ack: None, loop)
+        time.sleep(0.3)
+        assert batches == [[b"1"]]  # stored at once, not after the 5 s linger
+        writer.submit_nowait(b"2", lambda ack: None, loop)
+        time.sleep(0.3)
+    finally:
+        writer.stop()
+        loop.close()
+    assert batches == [[b"1"], [b"2"]]
