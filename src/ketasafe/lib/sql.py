@@ -53,7 +53,7 @@ class RowWriter:
         """Rows as the database stores them. Prepared values are memoised per call: a batch
         repeats the same timestamps, flags and values many times."""
         fields, prepared = self.fields, self.prepared
-        memo: dict[tuple[Any, ...], Any] = {}
+        memos: list[dict[Any, Any]] = [{} for _ in fields]
         out = []
         for row in rows:
             values = list(row)
@@ -62,13 +62,14 @@ class RowWriter:
                 if value is None:
                     continue
                 # The type is part of the key: 1, True and 1.0 are equal in Python but not in JSON.
-                key = (col, type(value),
-                       tuple((type(v), v) for v in value) if isinstance(value, list) else value)
+                kind = type(value)
+                key = (kind, tuple(value), tuple(map(type, value))) if kind is list else (kind, value)
+                memo = memos[col]
                 try:
                     values[col] = memo[key]
                 except KeyError:
                     values[col] = memo[key] = fields[col].get_db_prep_save(value, connection)
-                except TypeError:  # unhashable (a dict for JSON): not memoised
+                except TypeError:  # unhashable (a dict, a nested list for JSON): not memoised
                     values[col] = fields[col].get_db_prep_save(value, connection)
             out.append(values)
         return out
