@@ -17,10 +17,13 @@ Call it outside any transaction (the listener does): inside a caller's ``atomic(
 
 ``process_batch`` is the group commit: several messages (from several connections) in one
 transaction, so the expensive commit (an fsync) is paid once for the batch. Messages are read
-with ``parse_oru_fast`` (differential-tested against the python-hl7 ``parse_oru``) and written
-with one multi-row insert per table and one audit-chain lock (``store_parsed``); if that
-fails, each message is stored in its own savepoint, so one bad message cannot take the others
-with it. ``benchmarks/README.md`` has the measurements behind this shape.
+with ``parse_oru_fast`` (differential-tested against the python-hl7 ``parse_oru``) and mapped
+before the transaction; in it, one plain-SQL read per kind of lookup (repeats, patients,
+chairs, devices, sessions in progress), one multi-row insert per table and one audit-chain
+lock (``store_parsed``, ``lib/sql.py``: values prepared by the model fields, so the rows are
+the ORM's). If that fails, each message is stored in its own savepoint, so one bad message
+cannot take the others with it; a transaction that can no longer commit answers nothing AA.
+``benchmarks/README.md`` has the measurements behind this shape.
 """
 
 from __future__ import annotations
