@@ -7,7 +7,8 @@ in the database) breaks the hash chain, which `ketasafe audit_verify` reports.
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import models
@@ -87,20 +88,39 @@ class AuditEntry(models.Model):
         raise AuditLogIsAppendOnly("audit entries cannot be deleted")
 
     def hashed_content(self) -> dict[str, object]:
-        """The fields the hash covers, as plain JSON values. The id is not among them: order is
-        vouched for by each entry's prev_hash, so the row can be hashed before it is inserted."""
-        return {
-            "at": self.at.isoformat(timespec="microseconds"),
-            "actor_user": self.actor_user_id,
-            "actor": self.actor,
-            "action": self.action,
-            "patient": self.patient_id,
-            "object_type": self.object_type,
-            "object_id": self.object_id,
-            "changes": self.changes,
-            "detail": self.detail,
-            "client_address": self.client_address,
-        }
+        return hashed_content(self)
+
+
+class HashedFields(Protocol):
+    """What the hash covers: a stored ``AuditEntry`` or an entry about to be stored."""
+
+    at: dt.datetime
+    actor_user_id: int | None
+    actor: str
+    action: str
+    patient_id: int | None
+    object_type: str
+    object_id: str
+    changes: str
+    detail: str
+    client_address: str | None
+
+
+def hashed_content(entry: HashedFields) -> dict[str, object]:
+    """The fields the hash covers, as plain JSON values. The id is not among them: order is
+    vouched for by each entry's prev_hash, so the row can be hashed before it is inserted."""
+    return {
+        "at": entry.at.isoformat(timespec="microseconds"),
+        "actor_user": entry.actor_user_id,
+        "actor": entry.actor,
+        "action": entry.action,
+        "patient": entry.patient_id,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "changes": entry.changes,
+        "detail": entry.detail,
+        "client_address": entry.client_address,
+    }
 
 
 class ChainHeadQuerySet(models.QuerySet["ChainHead"]):

@@ -23,7 +23,7 @@ from ketasafe.lib.sql import RowWriter
 
 from . import chain
 from .exceptions import AuditChainHeadMissing
-from .models import Action, AuditEntry, ChainHead
+from .models import Action, AuditEntry, ChainHead, hashed_content
 
 Actor = AbstractBaseUser | AnonymousUser | str | None
 
@@ -90,19 +90,7 @@ class NewEntry:
     client_address: str | None
 
     def hashed_content(self) -> dict[str, object]:
-        """Exactly ``AuditEntry.hashed_content`` of the stored row (tests compare them)."""
-        return {
-            "at": self.at.isoformat(timespec="microseconds"),
-            "actor_user": self.actor_user_id,
-            "actor": self.actor,
-            "action": self.action,
-            "patient": self.patient_id,
-            "object_type": self.object_type,
-            "object_id": self.object_id,
-            "changes": self.changes,
-            "detail": self.detail,
-            "client_address": self.client_address,
-        }
+        return hashed_content(self)  # the one definition, shared with the stored AuditEntry
 
 
 def _build(
