@@ -55,6 +55,7 @@ from ketasafe.monitoring.hl7.parse import (
     _nm,
     _sn,
     _time,
+    repeats_too_many,
 )
 
 _SPECIAL = frozenset({"MSH", "BHS", "FHS"})  # python-hl7 reads their MSH-1/MSH-2 like MSH's
@@ -150,7 +151,7 @@ class _Reader:
         esc = self.esc
         # As parse_oru: an odd number of escape characters (an unterminated sequence, which
         # python-hl7 would silently drop) keeps the value as sent.
-        if esc not in value or value.count(esc) % 2:
+        if esc not in value or value.count(esc) % 2 or repeats_too_many(value, esc):
             return value
         try:
             return str(_hl7_unescape(self._container, value))

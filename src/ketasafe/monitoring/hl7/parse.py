@@ -236,7 +236,7 @@ def _hl7_message(segments: list[str]) -> list[_Segment]:
     def unescape(value: str) -> str:
         # python-hl7 silently drops an unterminated sequence ("120\5" -> "120"); keep the
         # value as sent instead, the raw text is what an auditor needs to see.
-        if esc not in value or value.count(esc) % 2:
+        if esc not in value or value.count(esc) % 2 or repeats_too_many(value, esc):
             return value
         try:
             return str(msg.unescape(value))
@@ -244,6 +244,26 @@ def _hl7_message(segments: list[str]) -> list[_Segment]:
             return value
 
     return [_Segment(node, unescape, seps) for node in nodes]
+
+
+# A formatting escape such as \.sp<n>\ repeats a character n times (HL7 v2 §2.7.6): a 200-byte
+# frame asking for \.sp9999999999\ would make the listener allocate gigabytes. A value asking
+# for more repetitions than this is kept as sent (as an unreadable escape is).
+MAX_ESCAPE_REPEAT = 99
+
+
+def repeats_too_many(value: str, esc: str) -> bool:
+    """Whether a formatting escape in ``value`` (escape characters paired) asks for more than
+    ``MAX_ESCAPE_REPEAT`` repetitions, as python-hl7 would read its count."""
+    for sequence in value.split(esc)[1::2]:
+        if sequence.startswith(".") and len(sequence) > 3:
+            try:
+                count = int(sequence[3:])
+            except ValueError:
+                continue
+            if count > MAX_ESCAPE_REPEAT:
+                return True
+    return False
 
 
 def _nm(field: Field) -> Decimal | None:

@@ -37,6 +37,8 @@ def assert_same(raw: bytes | str, tz: tzinfo = UTC) -> None:
     reference = outcome(parse_oru, raw, tz)
     fast = outcome(parse_oru_fast, raw, tz)  # raises if anything but MessageRejected escapes
     assert fast == reference
+    # == cannot see Decimal("97") against Decimal("97.0"), or one instant in two time zones.
+    assert repr(fast) == repr(reference)
 
 
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.hl7")), ids=lambda p: p.name)
@@ -255,3 +257,19 @@ def test_memos_never_change_a_result() -> None:
         assert outcome(parse_oru_fast, text) == outcome(parse_oru, text)
     assert len(fastparse._NUMBERS) <= fastparse._MEMO_SIZE
     assert len(fastparse._STANDARD_READER.plain_comps3_memo) <= fastparse._MEMO_SIZE
+
+
+@pytest.mark.parametrize(("escape", "expanded"), [
+    (r"\.sp20000000\ ", None), (r"\.in+999\ ", None), (r"\.sk 1000\ ", None), (r"\.br100\ ", None),
+    (r"\.sp99\ ", "\r" * 99)])
+def test_a_formatting_escape_asking_for_huge_repetition_is_kept_as_sent(escape: str, expanded: str | None) -> None:
+    # A 200-byte frame must not make the listener allocate gigabytes: more than 99 repetitions
+    # keep the value as sent, in both parsers alike.
+    raw = ("MSH|^~\\&|MON|WARD|KS|KS|20260301101500||ORU^R01|ESC1|P|2.6\r"
+           "PID|||MRN1\r"
+           "OBR|1|||182777000^monitoring of patient^SNOMED-CT|||20260301101500\r"
+           f"OBX|1|ST|0^NOTE^LOCAL||12{escape.strip()}3||||||F\r")
+    assert_same(raw)
+    value = parse_oru_fast(raw, default_tz=UTC).observations[0].raw_value
+    assert len(value) < 200
+    assert value == (f"12{expanded}3" if expanded is not None else f"12{escape.strip()}3")

@@ -85,3 +85,11 @@ def test_a_transaction_that_cannot_commit_is_never_acknowledged_aa(monkeypatch: 
 def test_no_keys_ask_nothing(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
     with django_assert_num_queries(0):
         assert ingest._stored_keys(set()) == set()
+
+
+def test_a_control_id_longer_than_is_stored_is_rejected_not_taken_for_a_repeat() -> None:
+    long_a, long_b = "X" * 200 + "A", "X" * 200 + "B"  # the same first 200 characters
+    acks = process_batch([oru(long_a), oru(long_b), oru("X" * 200)])
+    assert [ack_code(a) for a in acks] == ["AE", "AE", "AA"]
+    assert "longer than 200" in acks[0].decode()
+    assert list(InboundMessage.objects.values_list("control_id", flat=True)) == ["X" * 200]

@@ -184,7 +184,7 @@ def test_a_monitor_that_never_reads_its_acks_is_no_longer_read(listener: Running
     sock.close()
 
 
-def _collecting_writer(expected: int, linger: float
+def _collecting_writer(busy: object, linger: float
                        ) -> tuple[BatchWriter, list[list[bytes]], asyncio.AbstractEventLoop]:
     batches: list[list[bytes]] = []
 
@@ -193,36 +193,67 @@ def _collecting_writer(expected: int, linger: float
         return [b"ACK" for _ in raws]
 
     writer = BatchWriter(process, linger=linger)
-    writer.expected = lambda: expected
+    writer.busy_senders = busy  # type: ignore[assignment]
     return writer, batches, asyncio.new_event_loop()
 
 
+def _monitor() -> object:
+    return lambda ack: None  # each monitor's connection answers through its own callable
+
+
+def _wait_for(batches: list[list[bytes]], count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(batches) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_a_batch_waits_briefly_for_the_other_monitors_that_are_sending() -> None:
-    writer, batches, loop = _collecting_writer(expected=3, linger=5.0)
+    writer, batches, loop = _collecting_writer(lambda: 3, linger=5.0)
+    for raw in (b"a", b"b"):  # a first batch from two monitors: several are busy
+        writer.submit_nowait(raw, _monitor(), loop)  # type: ignore[arg-type]
     writer.start()
     try:
+        _wait_for(batches, 1)
         for raw in (b"1", b"2", b"3"):
-            writer.submit_nowait(raw, lambda ack: None, loop)
+            writer.submit_nowait(raw, _monitor(), loop)  # type: ignore[arg-type]
             time.sleep(0.05)  # the others arrive a little later, as ACKed monitors answer
-        deadline = time.monotonic() + 5
-        while not batches and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait_for(batches, 2)
     finally:
         writer.stop()
         loop.close()
-    assert batches == [[b"1", b"2", b"3"]]  # one commit for the three
+    assert batches == [[b"a", b"b"], [b"1", b"2", b"3"]]  # one commit for the three
 
 
-def test_a_lone_monitor_is_not_kept_waiting() -> None:
-    writer, batches, loop = _collecting_writer(expected=1, linger=5.0)
+def test_a_lone_monitor_is_not_kept_waiting_even_if_others_look_busy() -> None:
+    writer, batches, loop = _collecting_writer(lambda: 5, linger=5.0)
+    lone = _monitor()
     writer.start()
     try:
-        writer.submit_nowait(b"1", lambda ack: None, loop)
+        writer.submit_nowait(b"1", lone, loop)  # type: ignore[arg-type]
         time.sleep(0.3)
         assert batches == [[b"1"]]  # stored at once, not after the 5 s linger
-        writer.submit_nowait(b"2", lambda ack: None, loop)
+        writer.submit_nowait(b"2", lone, loop)  # type: ignore[arg-type]
         time.sleep(0.3)
     finally:
         writer.stop()
         loop.close()
     assert batches == [[b"1"], [b"2"]]
+
+
+def test_a_failing_count_of_busy_monitors_does_not_stop_the_writer() -> None:
+    def broken() -> int:
+        raise RuntimeError("count failed")
+
+    writer, batches, loop = _collecting_writer(broken, linger=5.0)
+    for raw in (b"a", b"b"):
+        writer.submit_nowait(raw, _monitor(), loop)  # type: ignore[arg-type]
+    writer.start()
+    try:
+        _wait_for(batches, 1)
+        writer.submit_nowait(b"1", _monitor(), loop)  # type: ignore[arg-type]
+        _wait_for(batches, 2)
+        assert writer._thread.is_alive()
+    finally:
+        writer.stop()
+        loop.close()
+    assert batches == [[b"a", b"b"], [b"1"]]
