@@ -8,7 +8,8 @@ in the database) breaks the hash chain, which `ketasafe audit_verify` reports.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -91,10 +92,11 @@ class AuditEntry(models.Model):
         return hashed_content(self)
 
 
-class HashedFields(Protocol):
-    """What the hash covers: a stored ``AuditEntry`` or an entry about to be stored."""
+@dataclass(slots=True)
+class NewEntry:
+    """An entry built but not yet chained or stored (``AuditEntry`` without id and hashes)."""
 
-    at: dt.datetime
+    at: dt.datetime  # UTC
     actor_user_id: int | None
     actor: str
     action: str
@@ -105,10 +107,14 @@ class HashedFields(Protocol):
     detail: str
     client_address: str | None
 
+    def hashed_content(self) -> dict[str, object]:
+        return hashed_content(self)
 
-def hashed_content(entry: HashedFields) -> dict[str, object]:
-    """The fields the hash covers, as plain JSON values. The id is not among them: order is
-    vouched for by each entry's prev_hash, so the row can be hashed before it is inserted."""
+
+def hashed_content(entry: AuditEntry | NewEntry) -> dict[str, object]:
+    """The fields the hash covers, as plain JSON values, for a stored entry or one about to be
+    stored (one definition for both). The id is not among them: order is vouched for by each
+    entry's prev_hash, so the row can be hashed before it is inserted."""
     return {
         "at": entry.at.isoformat(timespec="microseconds"),
         "actor_user": entry.actor_user_id,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +22,7 @@ from ketasafe.lib.sql import RowWriter
 
 from . import chain
 from .exceptions import AuditChainHeadMissing
-from .models import Action, AuditEntry, ChainHead, hashed_content
+from .models import Action, AuditEntry, ChainHead, NewEntry
 
 Actor = AbstractBaseUser | AnonymousUser | str | None
 
@@ -72,25 +71,6 @@ def _actor(actor: Actor, request: HttpRequest | None) -> tuple[Any, str]:
     if actor is not None and getattr(actor, "is_authenticated", False):
         return actor, f"user:{actor.get_username()}"
     return None, "anonymous"
-
-
-@dataclass(slots=True)
-class NewEntry:
-    """An entry built but not yet chained or stored (``AuditEntry`` without id and hashes)."""
-
-    at: dt.datetime  # UTC
-    actor_user_id: int | None
-    actor: str
-    action: str
-    patient_id: int | None
-    object_type: str
-    object_id: str
-    changes: str
-    detail: str
-    client_address: str | None
-
-    def hashed_content(self) -> dict[str, object]:
-        return hashed_content(self)  # the one definition, shared with the stored AuditEntry
 
 
 def _build(

@@ -6,13 +6,15 @@
   connection cost more per message than the rest of the listener (benchmarks/README.md).
 - Database work never runs on the event loop. Frames go to one writer thread (``BatchWriter``)
   that takes whatever has queued up from all connections (up to ``batch_max``), stores it in
-  one transaction (group commit), and only then hands each connection its ACK. With one
-  message queued the batch is that message: batching adds no latency, it only appears under
-  load. ``batch_max=1`` turns it off. The thread keeps one database connection for its life
+  one transaction (group commit), and only then hands each connection its ACK. A lone
+  monitor's frame is stored at once; under load from several monitors the writer waits up
+  to ``linger`` (2 ms) for a frame from each busy one (``BatchWriter._take``).
+  ``batch_max=1`` turns batching off. The thread keeps one database connection for its life
   (see ``_keep_connection``) and wakes each event loop once per batch.
 - ACKs leave in the order the frames arrived: one FIFO queue, batches answered in order.
-  A connection with ``MAX_IN_FLIGHT`` frames unanswered is not read until it falls below, so
-  one flooding sender cannot fill the memory.
+  A connection with ``MAX_IN_FLIGHT`` frames unanswered, or whose ACKs are not being read
+  (the transport's write buffer is full), is not read until that clears, so one flooding
+  sender cannot fill the memory.
 """
 
 from __future__ import annotations
