@@ -82,9 +82,9 @@ class Command(BaseCommand):
         children = []
         base = [sys.executable, "-m", "ketasafe.cli"]
         if "mllp_listen" in available:
+            # The listener prints its own "MLLP listener on HOST:PORT" once it is bound.
             children.append(subprocess.Popen([*base, "mllp_listen", "--host", host,
                                               "--port", str(mllp_port)]))
-            self.stdout.write(f"MLLP listener on {host}:{mllp_port}")
             if "monitor_sim" in available:
                 time.sleep(1.0)
                 children.append(subprocess.Popen([*base, "monitor_sim", "--host", host,
