@@ -229,6 +229,9 @@ def do_check_in(*, actor: Any, session: TreatmentSession, chair: Chair | None = 
         chair = chair or locked.chair
         if chair is None:
             raise StepRefused("Choose a chair for the patient.")
+        # Locked, so that two check-ins into one chair are serialised (monitor data is routed
+        # by the chair): the second sees the first session and is refused.
+        chair = Chair.objects.select_for_update().get(pk=chair.pk)
         busy = (TreatmentSession.objects.filter(chair=chair)
                 .exclude(status__in=[Status.SCHEDULED, *[s for s in Status if s not in ACTIVE]])
                 .exclude(pk=locked.pk).first())
@@ -296,6 +299,23 @@ def _clean_answers(raw: Sequence[Any]) -> list[int]:
         raise StepRefused("Dissociation answers must be whole numbers.") from None
 
 
+CHECKPOINT_EARLY = dt.timedelta(minutes=5)  # "about 40 min": a timed checkpoint may be this early
+
+
+def _checkpoint_not_early(session: TreatmentSession, code: str, observed_at: dt.datetime) -> None:
+    """A timed checkpoint (e.g. post-dose, ~40 min after the first dose) can only be a reading
+    taken then: a pre-dose reading recorded under its code would open the recovery gate and
+    be reported on the REMS form as the post-dose blood pressure."""
+    for checkpoint in checks.definition_of(session).vitals.checkpoints:
+        if checkpoint.code != code or checkpoint.minutes_after_dose is None:
+            continue
+        due = (session.dosing_started_at + dt.timedelta(minutes=checkpoint.minutes_after_dose)
+               if session.dosing_started_at else None)
+        if due is None or observed_at < due - CHECKPOINT_EARLY:
+            raise StepRefused(f"The {code} check is the reading {checkpoint.minutes_after_dose} min after the "
+                              f"first dose: record this one as another check.")
+
+
 @_refusals_audited
 def do_record_check(*, actor: Any, session: TreatmentSession, code: str,
                     observed_at: dt.datetime | None = None, vitals: Mapping[str, Any] | None = None,
@@ -317,6 +337,7 @@ def do_record_check(*, actor: Any, session: TreatmentSession, code: str,
         _not_future(observed_at, at, "The time of a check")
         if locked.checked_in_at and observed_at < locked.checked_in_at - dt.timedelta(minutes=60):
             raise StepRefused("A check cannot be timed more than an hour before check-in.")
+        _checkpoint_not_early(locked, code, observed_at)
         if moaas is not None and not 0 <= moaas <= 5:
             raise StepRefused("MOAA/S is 0 to 5.")
         total = None
@@ -531,8 +552,11 @@ def do_record_device(*, actor: Any, session: TreatmentSession, given_at: dt.date
         _not_future(given_at, at, "The time of a device")
         last = given[-1]
         gap = dt.timedelta(minutes=adm.minutes_between_devices or 0)
-        if given_at < last.given_at + gap:
-            wait = last.given_at + gap - given_at
+        # Measured on the stated time and on the clock: a time stated ahead (within the
+        # tolerance for clocks) must not shorten the gap.
+        earliest = min(given_at, at)
+        if earliest < last.given_at + gap:
+            wait = last.given_at + gap - earliest
             minutes = int(wait.total_seconds() // 60)
             seconds = int(wait.total_seconds() % 60)
             raise StepRefused(f"Device {last.number + 1} must be at least {adm.minutes_between_devices} "
@@ -567,6 +591,12 @@ def do_rate_change(*, actor: Any, session: TreatmentSession, rate_ml_per_h: Deci
         adm = _administration(locked)
         if adm.drug != Drug.KETAMINE:
             raise StepRefused("Rate changes apply to IV infusions only.")
+        if adm.rate_ml_per_h is not None and rate > adm.rate_ml_per_h:
+            # The computed rate keeps the infusion over the protocol's minimum time; running it
+            # faster changes the signed order (a new order), slowing or pausing is the nurse's call.
+            raise StepRefused(f"The rate cannot go above the computed {adm.rate_ml_per_h} mL/h: the "
+                              "infusion would run faster than the order allows. Slow or pause it, or "
+                              "ask the prescriber for a new order.")
         change = RateChange.objects.create(administration=adm, at=at, rate_ml_per_h=rate,
                                            reason=reason.strip()[:300], recorded_by=actor)
         _bump(locked)

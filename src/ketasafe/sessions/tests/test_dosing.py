@@ -228,3 +228,38 @@ def test_aborting_a_running_infusion_audits_its_stop_time(iv_session, team, now)
                                    object_id=str(adm.pk), action="update")
     assert json.loads(entry.changes)["before"] == {"stopped_at": None}
     assert "hypertension" in entry.detail
+
+
+def test_the_infusion_cannot_be_run_faster_than_the_computed_rate(iv_session, team, now):
+    walk(iv_session, Status.DOSING, nurse=team["nurse"], prescriber=team["prescriber"], dose_at=now)
+    computed = Administration.objects.get(session=iv_session).rate_ml_per_h
+    with pytest.raises(StepRefused, match="cannot go above the computed"):
+        services.do_rate_change(actor=team["nurse"], session=iv_session, rate_ml_per_h=computed + 1,
+                                reason="faster", at=now + dt.timedelta(minutes=5))
+    services.do_rate_change(actor=team["nurse"], session=iv_session, rate_ml_per_h=computed,
+                            reason="back to the ordered rate", at=now + dt.timedelta(minutes=6))
+    assert [c.rate_ml_per_h for c in Administration.objects.get(session=iv_session).rate_changes.all()] == [
+        computed]
+
+
+def test_a_device_time_stated_ahead_does_not_shorten_the_gap(esk_session, team, now):
+    walk(esk_session, Status.DOSING, nurse=team["nurse"], prescriber=team["prescriber"], dose_at=now)
+    with pytest.raises(StepRefused, match="at least 5 min after device 1"):
+        services.do_record_device(actor=team["nurse"], session=esk_session, at=now + dt.timedelta(minutes=4),
+                                  given_at=now + dt.timedelta(minutes=5))  # within the clock tolerance
+    assert DeviceDose.objects.filter(administration__session=esk_session).count() == 1
+
+
+def test_the_post_dose_check_cannot_be_a_reading_from_before_it_is_due(esk_session, team, now):
+    walk(esk_session, Status.MONITORING, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now - dt.timedelta(minutes=50))
+    with pytest.raises(StepRefused, match="40 min after the first dose"):
+        services.do_record_check(actor=team["nurse"], session=esk_session, code="post-dose",
+                                 vitals={"systolic": 122, "diastolic": 78},
+                                 observed_at=now - dt.timedelta(minutes=49), at=now)
+    with pytest.raises(StepRefused, match="post-dose"):
+        services.do_begin_recovery(actor=team["nurse"], session=esk_session, at=now)
+    services.do_record_check(actor=team["nurse"], session=esk_session, code="post-dose",
+                             vitals={"systolic": 122, "diastolic": 78},
+                             observed_at=now - dt.timedelta(minutes=10), at=now)
+    services.do_begin_recovery(actor=team["nurse"], session=esk_session, at=now)
