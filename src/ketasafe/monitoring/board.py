@@ -17,6 +17,7 @@ from ketasafe.sessions.checks import schedule_for
 from ketasafe.sessions.models import Chair, MonitoringCheck, TreatmentSession
 from ketasafe.sessions.rules import DueCheck
 
+from .alerts import FUTURE_SKEW
 from .ingest import IN_CHAIR
 from .models import OPEN_ALERT_STATUSES, Alert, Observation
 
@@ -91,7 +92,9 @@ def board_rows(now: dt.datetime) -> list[ChairRow]:
         row.elapsed_min = int((now - start).total_seconds() // 60) if start else None
         by_session[session.pk] = row
     if by_session:
-        latest = (Observation.objects.filter(session_id__in=list(by_session), kind__in=BOARD_KINDS)
+        # As the alerts do: a reading stamped ahead by a monitor clock is not "the latest".
+        latest = (Observation.objects.filter(session_id__in=list(by_session), kind__in=BOARD_KINDS,
+                                             observed_at__lte=now + FUTURE_SKEW)
                   .exclude(value=None)
                   .annotate(rn=Window(RowNumber(), partition_by=[F("session_id"), F("kind")],
                                       order_by=[F("observed_at").desc(), F("id").desc()]))

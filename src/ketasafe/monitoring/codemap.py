@@ -163,11 +163,22 @@ def entry_errors(values: dict[str, Any]) -> dict[str, str]:
 @transaction.atomic
 def do_save_code_map_entry(*, actor: Any, values: dict[str, Any], instance: CodeMapEntry | None = None,
                            request: HttpRequest | None = None) -> CodeMapEntry:
-    """Create or change one code-map row, audited. Other processes see it at their next batch."""
+    """Create or change one code-map row, audited. Other processes see it at their next batch.
+
+    The shipped map is seeded first: on a new database the first row an admin adds must not
+    become the whole map (every other code would be stored unmapped and raise no alert)."""
+    ensure_seeded()
     before = None
+    if instance is None:
+        # A new row for a code the seeding just shipped changes that row instead.
+        key = {f: values.get(f, "") for f in ("source", "system", "code")}
+        instance = CodeMapEntry.objects.filter(**key).first() if all(key[f] for f in ("system", "code")) else None
     if instance is None:
         instance = CodeMapEntry()
     else:
+        # The row as stored (a bound ModelForm has already written the new values onto its
+        # instance): what the audit entry calls "before".
+        instance = CodeMapEntry.objects.select_for_update().get(pk=instance.pk)
         before = {f: getattr(instance, f) for f in values}
     errors = entry_errors({name: getattr(instance, name) for name in (
         "loinc", "extra_loinc", "ucum_unit", "kind", "plausible_low", "plausible_high")} | values)

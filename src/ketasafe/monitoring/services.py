@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
@@ -120,8 +121,16 @@ def do_assign_observations(*, actor: Any, message: Any, session: Any,
     when the monitor's data matched no session). Observations that already belong to a session,
     or to another patient than the session's, are never moved. Returns the number assigned; audited."""
     from ketasafe.accounts.access import require_capability
+    from ketasafe.sessions.models import TreatmentSession
+
+    from .ingest import IN_CHAIR
 
     require_capability(actor, "run_sessions")
+    # Locked and checked here, not only by the view's choices: the session may have ended since
+    # the page was shown, and data must never go to a session no longer in the chair.
+    session = TreatmentSession.objects.select_for_update().select_related("patient").get(pk=session.pk)
+    if session.status not in IN_CHAIR:
+        raise PermissionDenied("Monitor data can only be given to a session in progress in a chair.")
     # Data already tied to a patient (by PID-3) only ever goes to that patient's session.
     qs = Observation.objects.select_for_update().filter(
         Q(patient=None) | Q(patient=session.patient), message=message, session=None)
@@ -133,7 +142,7 @@ def do_assign_observations(*, actor: Any, message: Any, session: Any,
                  object_type="monitoring.InboundMessage", object_id=message.pk,
                  after={"session": session.pk, "observations": ids},
                  detail="unassigned monitor data assigned to a session")
-    _after_commit(session)
+    _after_commit(session, observation_ids=ids)  # every assigned reading is judged, not only the newest
     return len(ids)
 
 

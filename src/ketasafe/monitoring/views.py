@@ -22,7 +22,7 @@ from ketasafe.sessions.models import TreatmentSession
 
 from . import codemap
 from .alert_rules import DEFAULT_THRESHOLDS, threshold_notes
-from .alerts import AlertActionRefused, baseline_for, do_acknowledge, do_resolve, thresholds_for
+from .alerts import FUTURE_SKEW, AlertActionRefused, baseline_for, do_acknowledge, do_resolve, thresholds_for
 from .board import board_rows, summary
 from .chart import chart_panels
 from .forms import AlertRuleSetForm, AssignForm, CodeMapEntryForm
@@ -95,11 +95,15 @@ def session_chart(request: HttpRequest, session_id: int) -> HttpResponse:
     if not (has_capability(request.user, "view_board") or has_capability(request.user, "run_sessions")):
         raise PermissionDenied("Your role does not allow seeing session vitals.")
     session = get_object_or_404(TreatmentSession.objects.select_related("patient", "order", "chair"), pk=session_id)
+    now = timezone.now()
+    # Readings stamped ahead by a monitor clock are left out: one stamped years ahead would
+    # stretch the time axis (and the page) to that year. They stay flagged on the data pages.
     points = [(kind, at, value) for kind, at, value in
-              Observation.objects.filter(session=session).exclude(kind="").exclude(value=None)
+              Observation.objects.filter(session=session, observed_at__lte=now + FUTURE_SKEW)
+              .exclude(kind="").exclude(value=None)
               .values_list("kind", "observed_at", "value").order_by("observed_at", "id") if value is not None]
     thresholds = thresholds_for(session)
-    end = timezone.now() if session.status in IN_CHAIR else None
+    end = now if session.status in IN_CHAIR else None
     panels = chart_panels(points, thresholds, baseline_for(session), tz=clinic_tz(),
                           start=session.dosing_started_at or session.checked_in_at, end=end)
     if not getattr(request, "htmx", False):

@@ -287,3 +287,69 @@ def test_alert_thresholds_at_the_bounds_are_accepted_and_the_bounds_are_in_the_h
     form = AlertRuleSetForm({**RULES, **edges})
     assert form.is_valid(), form.errors
     assert "140-220" in form.fields["systolic_high"].help_text
+
+
+def test_the_assign_service_itself_keeps_data_off_other_patients_and_ended_sessions(make_staff, make_patient):
+    from django.core.exceptions import PermissionDenied
+
+    from ketasafe.monitoring.services import do_assign_observations
+
+    nurse = make_staff("nurse")
+    named = make_patient(mrn="NAMED")
+    process_message(oru("N1", bed="NO^^SUCH", mrn="NAMED"))
+    message = InboundMessage.objects.get()
+    other_session = make_session(make_patient(), chair=make_chair())
+    assert do_assign_observations(actor=nurse, message=message, session=other_session) == 0
+    ended = make_session(named, chair=make_chair("Chair 2", "KETA^^CHAIR2"), status="completed")
+    with pytest.raises(PermissionDenied):
+        do_assign_observations(actor=nurse, message=message, session=ended)
+    assert not Observation.objects.exclude(session=None).exists()
+
+
+def test_assigned_readings_are_judged_even_when_a_newer_normal_one_exists(make_staff, make_patient,
+                                                                          django_capture_on_commit_callbacks):
+    from ketasafe.monitoring.services import do_assign_observations
+
+    nurse = make_staff("nurse")
+    session = make_session(make_patient(), chair=make_chair())
+    earlier = timezone.now() - dt.timedelta(minutes=3)
+    process_message(oru("OLD", bed="NO^^SUCH", mrn="", systolic=230, at=earlier))
+    process_message(oru("NEW", bed="KETA^^CHAIR1", systolic=120))  # on the session, normal
+    message = InboundMessage.objects.get(control_id="OLD")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert do_assign_observations(actor=nurse, message=message, session=session) == 7
+    assert Alert.objects.filter(session=session, code="SBP_HIGH").exists()
+
+
+def test_the_board_does_not_take_a_reading_stamped_ahead_for_the_latest(client_for, make_patient):
+    session = make_session(make_patient(), chair=make_chair())
+    process_message(oru("F1", bed="KETA^^CHAIR1", systolic=118, at=timezone.now() + dt.timedelta(days=1)))
+    process_message(oru("F2", bed="KETA^^CHAIR1", systolic=201))
+    page = client_for("nurse").get(reverse("monitoring:board")).content.decode()
+    assert session.patient.mrn in page
+    assert "201/" in page and "118/" not in page
+
+
+def test_the_first_code_map_entry_on_a_new_database_does_not_replace_the_shipped_map(make_staff):
+    from ketasafe.monitoring import codemap
+
+    assert not CodeMapEntry.objects.exists()
+    codemap.do_save_code_map_entry(actor=make_staff("clinic_admin"), values={
+        "source": "", "system": "LOCAL", "code": "X1", "loinc": "8480-6", "display": "Systolic",
+        "ucum_unit": "mm[Hg]", "kind": "systolic", "plausible_low": Decimal(20), "plausible_high": Decimal(300)})
+    assert CodeMapEntry.objects.filter(system="MDC", code="150021").exists()
+    process_message(oru("S1"))
+    assert Observation.objects.get(kind="systolic").value is not None
+
+
+def test_a_code_map_edit_is_audited_with_the_values_it_replaced(make_staff):
+    from ketasafe.audit.models import AuditEntry
+    from ketasafe.monitoring import codemap
+
+    codemap.ensure_seeded()
+    row = CodeMapEntry.objects.get(system="MDC", code="150021")
+    original = row.display
+    row.display = "CHANGED"  # as a bound ModelForm leaves its instance
+    codemap.do_save_code_map_entry(actor=make_staff("clinic_admin"), values={"display": "CHANGED"}, instance=row)
+    entry = AuditEntry.objects.filter(detail="code map entry").get()
+    assert f'"before":{{"display":"{original}"}}' in entry.changes
