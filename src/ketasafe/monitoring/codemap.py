@@ -111,6 +111,17 @@ def invalidate() -> None:
 KIND_UNITS: dict[str, str] = {
     "systolic": "mm[Hg]", "diastolic": "mm[Hg]", "map": "mm[Hg]", "heart_rate": "/min", "pulse_rate": "/min",
     "resp_rate": "/min", "spo2": "%", "temperature": "Cel", "weight": "kg"}
+# The shipped transmission sanity range of each kind (hl7.codes): the widest of its codes.
+def _shipped_plausible() -> dict[str, tuple[Decimal, Decimal]]:
+    ranges: dict[str, tuple[Decimal, Decimal]] = {}
+    for entry in codes.DEFAULT_CODE_MAP.values():
+        if entry.kind and entry.plausible:
+            low, high = ranges.get(entry.kind, entry.plausible)
+            ranges[entry.kind] = (min(low, entry.plausible[0]), max(high, entry.plausible[1]))
+    return ranges
+
+
+SHIPPED_PLAUSIBLE = _shipped_plausible()
 KNOWN_UNITS = frozenset({*codes.UNIT_CODES.values(), *(t for _f, t in codes.CONVERSIONS), *KIND_UNITS.values()})
 _LOINC = re.compile(r"^([0-9]{1,7})-([0-9])$")
 
@@ -157,6 +168,13 @@ def entry_errors(values: dict[str, Any]) -> dict[str, str]:
             errors["plausible_low"] = "A vital sign needs a plausible range (low and high)."
         elif Decimal(low) >= Decimal(high):
             errors["plausible_low"] = "Must be below the plausible high."
+        elif kind in SHIPPED_PLAUSIBLE:
+            # A reading outside the range is stored without a value and raises no alert: a
+            # narrower range than the shipped one could silence a real alarm (SBP 230).
+            shipped_low, shipped_high = SHIPPED_PLAUSIBLE[kind]
+            if Decimal(low) > shipped_low or Decimal(high) < shipped_high:
+                errors["plausible_low"] = (f"The plausible range of a {kind} value may only be widened: it must "
+                                           f"contain {shipped_low}-{shipped_high} (values outside it raise no alert).")
     return errors
 
 

@@ -336,7 +336,7 @@ def test_the_first_code_map_entry_on_a_new_database_does_not_replace_the_shipped
     assert not CodeMapEntry.objects.exists()
     codemap.do_save_code_map_entry(actor=make_staff("clinic_admin"), values={
         "source": "", "system": "LOCAL", "code": "X1", "loinc": "8480-6", "display": "Systolic",
-        "ucum_unit": "mm[Hg]", "kind": "systolic", "plausible_low": Decimal(20), "plausible_high": Decimal(300)})
+        "ucum_unit": "mm[Hg]", "kind": "systolic", "plausible_low": Decimal(0), "plausible_high": Decimal(400)})
     assert CodeMapEntry.objects.filter(system="MDC", code="150021").exists()
     process_message(oru("S1"))
     assert Observation.objects.get(kind="systolic").value is not None

@@ -380,3 +380,13 @@ def test_map_observation_follows_a_code_map_changed_in_place() -> None:
     assert (map_observation(obs, code_map).kind, map_observation(obs, code_map).loinc) == ("diastolic", "8462-4")
     del code_map[("MDC", "150021")]
     assert map_observation(obs, code_map).flags == ("unmapped",)
+
+
+def test_a_plausible_range_narrower_than_the_shipped_one_is_refused() -> None:
+    # SBP 230 outside an admin's 0-150 range would be stored without a value and raise no alert.
+    from ketasafe.monitoring.codemap import entry_errors
+
+    row = {"loinc": "8480-6", "ucum_unit": "mm[Hg]", "kind": "systolic"}
+    assert "plausible_low" in entry_errors({**row, "plausible_low": Decimal(0), "plausible_high": Decimal(150)})
+    assert "plausible_low" in entry_errors({**row, "plausible_low": Decimal(30), "plausible_high": Decimal(400)})
+    assert entry_errors({**row, "plausible_low": Decimal(0), "plausible_high": Decimal(500)}) == {}
