@@ -37,6 +37,7 @@ from .exceptions import (
     SignerNotAllowed,
 )
 from .models import REMS_PROTOCOLS, ConsentDocument, ConsentSignature, ConsentVersion, Kind
+from .signature_image import PNG_MAGIC
 from .status import current_version
 
 WITNESS_CAPABILITY = "witness_consent"
@@ -119,6 +120,7 @@ def do_sign_consent(*, actor: Any, version: ConsentVersion, patient: Patient, ty
     """Record the patient's signature on the version in force, witnessed by a staff member whose
     password the caller has just verified (and co-signed by a prescriber for a REMS enrollment)."""
     now = at or timezone.now()
+    require_capability(actor, WITNESS_CAPABILITY)  # the service's own gate, not only the view's
     if not has_capability(witness, WITNESS_CAPABILITY):
         raise SignerNotAllowed(f"{witness} may not witness consent.")
     document = version.document
@@ -127,7 +129,7 @@ def do_sign_consent(*, actor: Any, version: ConsentVersion, patient: Patient, ty
                                        "in force; sign the current version.")
     if normalized_name(typed_name) != normalized_name(patient.full_name):
         raise ConsentInputInvalid("typed_name", f"type the patient's full name as registered: {patient.full_name}")
-    if not signature_png:
+    if not signature_png.startswith(PNG_MAGIC):  # decode_signature checked the drawing itself
         raise ConsentInputInvalid("signature", "the patient has not drawn a signature")
     if document.kind == Kind.REMS_ENROLLMENT:
         if prescriber is None:
@@ -152,19 +154,28 @@ def do_sign_consent(*, actor: Any, version: ConsentVersion, patient: Patient, ty
 @transaction.atomic
 def do_withdraw(*, actor: Any, signature: ConsentSignature, reason: str = "",
                 request: HttpRequest | None = None) -> ConsentSignature:
-    """Record the patient's withdrawal: from this moment the consent no longer counts."""
+    """Record the patient's withdrawal: from this moment the consent to that document no longer
+    counts. Every signature of the patient on that document still in force is withdrawn, not
+    only the one chosen: the gate reads the newest one, which may not be it."""
     require_capability(actor, WITNESS_CAPABILITY)
     signature = ConsentSignature.objects.select_for_update().get(pk=signature.pk)
     if signature.withdrawn_at is not None:
         raise AlreadyWithdrawn("This consent was already withdrawn.")
-    signature.withdrawn_at = timezone.now()
-    signature.withdrawn_recorded_by = actor
-    signature.withdrawal_reason = reason.strip()
-    signature.save(update_fields=["withdrawn_at", "withdrawn_recorded_by", "withdrawal_reason"])
-    audit.record("update", actor=actor, request=request, patient=signature.patient_id, obj=signature,
-                 before={"withdrawn_at": None},
-                 after={"withdrawn_at": signature.withdrawn_at, "reason": signature.withdrawal_reason},
-                 detail="consent withdrawn")
+    withdrawn_at = timezone.now()
+    in_force = (ConsentSignature.objects.select_for_update()
+                .filter(patient_id=signature.patient_id, version__document_id=signature.version.document_id,
+                        withdrawn_at=None).order_by("id"))
+    for each in in_force:
+        each.withdrawn_at = withdrawn_at
+        each.withdrawn_recorded_by = actor
+        each.withdrawal_reason = reason.strip()
+        each.save(update_fields=["withdrawn_at", "withdrawn_recorded_by", "withdrawal_reason"])
+        audit.record("update", actor=actor, request=request, patient=each.patient_id, obj=each,
+                     before={"withdrawn_at": None},
+                     after={"withdrawn_at": withdrawn_at, "reason": each.withdrawal_reason},
+                     detail="consent withdrawn")
+        if each.pk == signature.pk:
+            signature = each
     return signature
 
 

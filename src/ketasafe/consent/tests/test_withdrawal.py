@@ -56,3 +56,34 @@ def test_withdraw_view_is_for_witnessing_roles(client_for, make_patient, make_st
     assert response.status_code == 302
     sig.refresh_from_db()
     assert sig.withdrawn_at is not None and sig.withdrawal_reason == "phoned in"
+
+
+def test_withdrawing_an_older_signature_withdraws_the_consent_not_only_that_row(make_patient, make_staff):
+    nurse, prescriber, admin = make_staff("nurse"), make_staff("prescriber"), make_staff("clinic_admin")
+    patient = make_patient()
+    signed(patient, nurse, prescriber)
+    version = published(admin)
+    older = consented(patient, version, nurse)
+    consented(patient, version, nurse)  # signed twice; the gate reads the newest
+    services.do_withdraw(actor=nurse, signature=older)
+    gate = treatment_allowed(patient, PROTOCOL, timezone.now())
+    assert not gate.allowed and [p.code for p in gate.missing] == ["consent_withdrawn"]
+
+
+def test_the_signing_service_checks_its_actor_and_the_image(make_patient, make_staff):
+    from django.core.exceptions import PermissionDenied
+
+    from ketasafe.consent.exceptions import ConsentInputInvalid
+    from ketasafe.consent.models import ConsentSignature
+    from ketasafe.screening.tests.helpers import png
+
+    nurse, front, admin = make_staff("nurse"), make_staff("front_desk"), make_staff("clinic_admin")
+    patient = make_patient()
+    version = published(admin)
+    with pytest.raises(PermissionDenied):
+        services.do_sign_consent(actor=front, version=version, patient=patient, typed_name=patient.full_name,
+                                 signature_png=png(), witness=nurse)
+    with pytest.raises(ConsentInputInvalid):
+        services.do_sign_consent(actor=nurse, version=version, patient=patient, typed_name=patient.full_name,
+                                 signature_png=b"x", witness=nurse)
+    assert not ConsentSignature.objects.exists()
