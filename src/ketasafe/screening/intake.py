@@ -370,15 +370,13 @@ def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_intake_json(text: str | bytes) -> Intake:
-    """Decode JSON text (str, or UTF-8 bytes) and validate it with parse_intake.
-
-    Every failure, bad JSON or bad encoding included, raises IntakeInvalid.
-    """
+def decode_json(text: str | bytes) -> Any:
+    """Decode JSON text (str, or UTF-8 bytes); every failure (bad JSON, bad encoding, NaN,
+    nesting too deep for the decoder) raises IntakeInvalid."""
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8-sig")
-        data = json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise IntakeInvalid("JSON", f"{exc.msg} line {exc.lineno} column {exc.colno}") from None
     except UnicodeDecodeError:
@@ -387,4 +385,12 @@ def parse_intake_json(text: str | bytes) -> Intake:
         raise IntakeInvalid("JSON", str(exc)) from None
     except RecursionError:
         raise IntakeInvalid("JSON", "nested too deeply") from None
+
+
+def parse_intake_json(text: str | bytes) -> Intake:
+    """Decode JSON text (str, or UTF-8 bytes) and validate it with parse_intake.
+
+    Every failure, bad JSON or bad encoding included, raises IntakeInvalid.
+    """
+    data = decode_json(text)
     return parse_intake(data)

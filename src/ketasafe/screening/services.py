@@ -410,11 +410,6 @@ def do_screen_from_api(*, actor: Any, patient: Patient, data: dict[str, Any], in
     return _run(screening, build_intake(screening, today), actor=actor, request=request)
 
 
-def _whole(value: float | None) -> int | None:
-    # The columns are for display; the stored `intake` (what the rules saw) keeps exact values.
-    return int(value) if value is not None and float(value).is_integer() else None
-
-
 # --- Sign-off --------------------------------------------------------------------------------
 
 def _refused(fn: Any) -> Any:

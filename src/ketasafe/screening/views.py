@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -21,6 +20,7 @@ from . import services
 from .eligibility import eligibility
 from .exceptions import IntakeInvalid, RuleSetInvalid
 from .forms import IntakeForm, NotTreatedForm, RuleSetVersionForm, SignForm, StartIntakeForm
+from .intake import decode_json
 from .models import RuleSetVersion, Screening
 from .refusals import NotAllowedToSign, ScreeningChanged, ScreeningError
 from .rules import THRESHOLDS
@@ -176,9 +176,9 @@ def api_intake(request: HttpRequest) -> JsonResponse:
     if not has_capability(request.user, "start_intake"):
         return _error("Your role does not allow starting an intake.", 403)
     try:
-        body = json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        return _error(f"JSON: {exc}")
+        body = decode_json(request.body)
+    except IntakeInvalid as exc:
+        return _error(str(exc))
     if not isinstance(body, dict):
         return _error("intake: expected a JSON object")
     patient_id = body.pop("patient_id", None)

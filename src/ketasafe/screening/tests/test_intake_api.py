@@ -62,8 +62,9 @@ def test_bad_input_is_400_naming_the_field_and_nothing_is_saved(client_for, make
     assert AuditEntry.objects.exclude(action="view").count() == audit_before
 
 
-def test_bad_json_is_400(client_for):
-    response = post(client_for("nurse"), "{not json")
+@pytest.mark.parametrize("raw", ["{not json", "[" * 100_000 + "]" * 100_000, '{"patient_id": NaN}'])
+def test_bad_json_is_400(client_for, raw):
+    response = post(client_for("nurse"), raw)
     assert response.status_code == 400 and response.json()["error"].startswith("JSON")
 
 
