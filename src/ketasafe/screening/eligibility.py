@@ -157,8 +157,26 @@ def eligibility(patient: Patient, protocol: str, at: dt.datetime, *,
                                         f"The screening assessed {_fmt(assessed_at(current))} (signed "
                                         f"{_fmt(signed_at)}) expired {_fmt(exp)} (valid {months} months)."))
             state = EXPIRED
+        if pending is None or pending.outcome not in REFUSING_OUTCOMES:
+            pending = _refusal_since(current, at)  # an unsigned refusal a later re-run superseded
         state = _pending_problems(pending, problems) or state
     return Eligibility(protocol, state, tuple(problems), current, open_, exp, awaiting)
+
+
+REFUSING_OUTCOMES = ("ineligible", "needs_review")  # what only a prescriber's decision clears
+
+
+def _refusal_since(current: Screening, at: dt.datetime) -> Screening | None:
+    """A screening run after the signed one that found contraindications or warnings, even if
+    a later re-run (not signed) superseded it: re-running with a finding left out (e.g. blank
+    vitals) must not clear it. Only a prescriber's newer decision does (it becomes current)."""
+    if current.completed_at is None:
+        return None
+    return (Screening.objects.filter(patient_id=current.patient_id, protocol=current.protocol,
+                                     status__in=[Status.COMPLETED, Status.SUPERSEDED],
+                                     outcome__in=REFUSING_OUTCOMES,
+                                     completed_at__gt=current.completed_at, completed_at__lte=at)
+            .order_by("-completed_at", "-id").first())
 
 
 def _pending_decision(awaiting: Screening | None, current: Screening | None, at: dt.datetime) -> Screening | None:

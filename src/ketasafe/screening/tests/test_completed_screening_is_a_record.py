@@ -22,7 +22,7 @@ from .helpers import PROTOCOL, completed, consented, published, signed
 @pytest.fixture
 def blocked(make_patient, make_staff):
     """A patient with a signed eligible screening and consent, and a newer ineligible screening
-    (BP-CRISIS) awaiting the prescriber, which blocks treatment."""
+    (BP-CRISIS) awaiting the prescriber, which blocks treatment until a prescriber decides."""
     staff = {r: make_staff(r) for r in ("nurse", "prescriber", "clinic_admin")}
     patient = make_patient()
     signed(patient, staff["nurse"], staff["prescriber"])
@@ -77,6 +77,9 @@ def test_the_copy_supersedes_the_completed_screening_once_it_has_run(blocked):
     crisis.refresh_from_db()
     assert crisis.status == Status.SUPERSEDED and crisis.superseded_by == rerun
     assert crisis.outcome == "ineligible"  # the record of what was found stays
+    # The contraindication found keeps blocking until a prescriber decides on the re-run.
+    assert codes(patient) == [SCREENING_INELIGIBLE]
+    services.do_sign_screening(actor=staff["prescriber"], screening=rerun)
     assert codes(patient) == []
 
 
@@ -88,6 +91,8 @@ def test_re_running_a_completed_screening_starts_a_new_one(blocked):
     crisis.refresh_from_db()
     assert crisis.status == Status.SUPERSEDED and crisis.superseded_by == rerun
     assert crisis.decision == decision and crisis.systolic == 200
+    assert codes(patient) == [SCREENING_INELIGIBLE]  # until the prescriber signs the re-run
+    services.do_sign_screening(actor=staff["prescriber"], screening=rerun)
     assert codes(patient) == []
 
 
