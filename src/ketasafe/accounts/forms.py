@@ -46,9 +46,27 @@ class StaffRolesForm(forms.Form):
                                    help_text="Leave empty to keep the current password. "
                                    "At least 12 characters; tell the staff member in person.")
 
+    # What the page showed (roles and active), so that a page opened before another admin's
+    # change cannot silently undo it (e.g. reactivate an account just deactivated).
+    shown = forms.CharField(widget=forms.HiddenInput, required=False)
+
     def __init__(self, *args: Any, member: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.member = member
+        self.fields["shown"].initial = self.state_of(member) if member is not None else ""
+
+    @staticmethod
+    def state_of(member: Any) -> str:
+        from .services import roles_of
+
+        return f"{','.join(sorted(roles_of(member)))}|{int(member.is_active)}"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.member is not None and data.get("shown") != self.state_of(self.member):
+            raise forms.ValidationError("Another admin changed this account since you opened the page: "
+                                        "reload it and make your change again.")
+        return data
 
     def clean_new_password(self) -> str:
         password: str = self.cleaned_data.get("new_password") or ""

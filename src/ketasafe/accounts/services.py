@@ -8,6 +8,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
 
@@ -58,6 +59,8 @@ def do_set_roles(*, actor: Any, user: Any, roles: list[str], request: HttpReques
     unknown = set(roles) - ROLE_NAMES
     if unknown:
         raise ValueError(f"unknown role(s): {', '.join(sorted(unknown))}")
+    if actor == user:  # two-person rule, for every caller, not only the staff page
+        raise PermissionDenied("You cannot change your own roles; ask another clinic admin.")
     before = roles_of(user)
     user.groups.set(Group.objects.filter(name__in=roles))
     audit.record("permission_change", actor=actor, request=request, obj=user,
@@ -67,6 +70,8 @@ def do_set_roles(*, actor: Any, user: Any, roles: list[str], request: HttpReques
 @transaction.atomic
 def do_set_active(*, actor: Any, user: Any, active: bool, request: HttpRequest | None = None) -> None:
     """Staff are deactivated, never deleted: the audit log and signatures keep pointing at them."""
+    if actor == user:
+        raise PermissionDenied("You cannot change whether your own account is active.")
     before = user.is_active
     user.is_active = active
     user.save(update_fields=["is_active"])

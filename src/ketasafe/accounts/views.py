@@ -95,6 +95,9 @@ def staff_edit(request: HttpRequest, user_id: int) -> HttpResponse:
         if member == request.user and sorted(form.cleaned_data["roles"]) != initial["roles"]:
             # Two-person rule: another clinic admin must change an admin's own roles.
             form.add_error("roles", "You cannot change your own roles; ask another clinic admin.")
+        if member == request.user and form.cleaned_data["new_password"]:
+            # Your own password only with the current one (at an unlocked workstation).
+            form.add_error("new_password", "Change your own password on the 'My password' page.")
         if not form.errors:
             if sorted(form.cleaned_data["roles"]) != initial["roles"]:
                 do_set_roles(actor=request.user, request=request, user=member,

@@ -17,6 +17,13 @@ from ketasafe.conftest import TEST_PASSWORD
 pytestmark = pytest.mark.django_db
 
 
+
+def shown(member):
+    """What the staff page showed of ``member`` (its hidden field), as a browser posts it back."""
+    from ketasafe.accounts.forms import StaffRolesForm
+
+    return StaffRolesForm.state_of(member)
+
 def test_every_role_exists_as_a_group_with_its_capabilities() -> None:
     assert set(Group.objects.values_list("name", flat=True)) >= ROLE_NAMES
     prescriber = Group.objects.get(name="prescriber")
@@ -155,7 +162,7 @@ def test_only_clinic_admins_manage_staff(client_for, role) -> None:
 def test_clinic_admin_sets_a_new_password_which_is_audited_but_not_recorded(client_for, make_staff) -> None:
     nurse = make_staff("nurse")
     admin = client_for("clinic_admin")
-    response = admin.post(f"/staff/{nurse.pk}/", {"roles": ["nurse"], "active": "on",
+    response = admin.post(f"/staff/{nurse.pk}/", {"roles": ["nurse"], "active": "on", "shown": shown(nurse),
                                                    "new_password": "a brand new passphrase"})
     assert response.status_code == 302
     nurse.refresh_from_db()
@@ -166,8 +173,8 @@ def test_clinic_admin_sets_a_new_password_which_is_audited_but_not_recorded(clie
 
 def test_a_weak_new_password_is_refused_and_nothing_changes(client_for, make_staff) -> None:
     nurse = make_staff("nurse")
-    response = client_for("clinic_admin").post(f"/staff/{nurse.pk}/", {"roles": ["nurse"], "active": "on",
-                                                                       "new_password": "short"})
+    response = client_for("clinic_admin").post(f"/staff/{nurse.pk}/", {
+        "roles": ["nurse"], "active": "on", "shown": shown(nurse), "new_password": "short"})
     assert response.status_code == 400
     nurse.refresh_from_db()
     assert nurse.check_password(TEST_PASSWORD)
@@ -220,7 +227,8 @@ def test_users_and_groups_are_not_editable_in_the_django_admin(admin_client) -> 
 
 def test_a_clinic_admin_cannot_change_their_own_roles(client_for) -> None:
     admin = client_for("clinic_admin")
-    response = admin.post(f"/staff/{admin.user.pk}/", {"roles": ["clinic_admin", "prescriber"], "active": "on"})
+    response = admin.post(f"/staff/{admin.user.pk}/", {"roles": ["clinic_admin", "prescriber"], "active": "on",
+                                                  "shown": shown(admin.user)})
     assert response.status_code == 400
     assert sorted(g.name for g in admin.user.groups.all()) == ["clinic_admin"]
     assert not AuditEntry.objects.filter(action="permission_change", object_id=str(admin.user.pk)).exists()
@@ -228,13 +236,15 @@ def test_a_clinic_admin_cannot_change_their_own_roles(client_for) -> None:
 
 def test_a_clinic_admin_may_save_their_own_page_without_a_role_change(client_for) -> None:
     admin = client_for("clinic_admin")
-    response = admin.post(f"/staff/{admin.user.pk}/", {"roles": ["clinic_admin"], "active": "on"})
+    response = admin.post(f"/staff/{admin.user.pk}/", {"roles": ["clinic_admin"], "active": "on",
+                                                  "shown": shown(admin.user)})
     assert response.status_code == 302
 
 
 def test_a_clinic_admin_cannot_deactivate_themselves(client_for) -> None:
     admin = client_for("clinic_admin")
-    assert admin.post(f"/staff/{admin.user.pk}/", {"roles": ["clinic_admin"]}).status_code == 400
+    assert admin.post(f"/staff/{admin.user.pk}/", {"roles": ["clinic_admin"],
+                                                  "shown": shown(admin.user)}).status_code == 400
     admin.user.refresh_from_db()
     assert admin.user.is_active
 
@@ -330,3 +340,64 @@ def test_a_generated_secret_key_file_is_never_readable_by_others(tmp_path, monke
         os.umask(old_umask)
         monkeypatch.undo()
         importlib.reload(s)
+
+
+
+def test_a_staff_page_opened_before_another_admins_change_cannot_undo_it(client_for, make_staff):
+    nurse = make_staff("nurse")
+    page_state = shown(nurse)  # admin A opens the page
+    from ketasafe.accounts.services import do_set_active
+
+    do_set_active(actor=make_staff("clinic_admin"), user=nurse, active=False)  # admin B deactivates
+    response = client_for("clinic_admin").post(f"/staff/{nurse.pk}/", {
+        "roles": ["nurse"], "active": "on", "new_password": "a-new-long-password-42", "shown": page_state})
+    assert response.status_code == 400 and b"Another admin changed this account" in response.content
+    nurse.refresh_from_db()
+    assert not nurse.is_active
+
+
+def test_an_admin_sets_their_own_password_only_with_the_current_one(client_for):
+    admin = client_for("clinic_admin")
+    response = admin.post(f"/staff/{admin.user.pk}/", {"roles": ["clinic_admin"], "active": "on",
+                                                       "new_password": "a-new-long-password-42",
+                                                       "shown": shown(admin.user)})
+    assert response.status_code == 400 and b"My password" in response.content
+    admin.user.refresh_from_db()
+    assert not admin.user.check_password("a-new-long-password-42")
+
+
+def test_the_services_refuse_changing_your_own_roles_or_active(make_staff):
+    import pytest
+    from django.core.exceptions import PermissionDenied
+
+    from ketasafe.accounts.services import do_set_active, do_set_roles
+
+    admin = make_staff("clinic_admin")
+    with pytest.raises(PermissionDenied):
+        do_set_roles(actor=admin, user=admin, roles=["clinic_admin", "prescriber"])
+    with pytest.raises(PermissionDenied):
+        do_set_active(actor=admin, user=admin, active=False)
+
+
+def test_the_staff_page_posts_back_what_it_showed(client_for, make_staff):
+    from html.parser import HTMLParser
+
+    nurse = make_staff("nurse")
+    admin = client_for("clinic_admin")
+    page = admin.get(f"/staff/{nurse.pk}/").content.decode()
+
+    class Inputs(HTMLParser):
+        values: dict[str, str] = {}
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "input" and a.get("type") == "hidden":
+                self.values[a.get("name") or ""] = a.get("value") or ""
+
+    parser = Inputs()
+    parser.feed(page)
+    response = admin.post(f"/staff/{nurse.pk}/", {"roles": ["nurse"], "shown": parser.values["shown"],
+                                                  "csrfmiddlewaretoken": parser.values.get("csrfmiddlewaretoken", "")})
+    assert response.status_code == 302  # deactivated through the page as a browser submits it
+    nurse.refresh_from_db()
+    assert not nurse.is_active
