@@ -40,6 +40,9 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     if not request.GET:
         form = AuditFilterForm({"sort": "-at"})
     page = Paginator(_filtered(form), 50).get_page(request.GET.get("page"))
+    # The log shows patient data (names in registration changes): reading it is recorded too.
+    record("view", request=request, object_type="audit.AuditEntry",
+           detail=f"audit log: {request.GET.urlencode()[:400]}")
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "audit/list.html",
@@ -63,9 +66,13 @@ class _Echo:
 
 
 @capability_required("view_audit")
-def audit_export(request: HttpRequest) -> StreamingHttpResponse:
+def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """CSV of the filtered entries; the export itself is an audited event."""
     form = AuditFilterForm(request.GET or {"sort": "-at"})
+    if not form.is_valid():
+        # Not an empty file: an empty export reads as "nothing matched".
+        return HttpResponse(f"The filter is not valid: {form.errors.as_text()}", status=400,
+                            content_type="text/plain; charset=utf-8")
     entries = _filtered(form)
     record("export", request=request, object_type="audit.AuditEntry",
            detail=f"audit CSV export: {request.GET.urlencode()[:400]}")

@@ -17,5 +17,6 @@ class ConsentVersionAdmin(ReadOnlyAdmin):
 
 @admin.register(ConsentSignature)
 class ConsentSignatureAdmin(ReadOnlyAdmin):
+    holds_patient_data = True
     list_display = ["patient", "version", "signed_at", "witness", "prescriber", "withdrawn_at"]
     exclude = ["signature_png"]

@@ -6,7 +6,17 @@ from .models import RuleSetVersion, Screening
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Read-only: screenings and rule sets change only through the audited services."""
+    """Read-only: these records change only through the audited services. A model holding
+    patient data is not even shown: the admin writes no audit entry for what it shows (the
+    app's own pages do), and a superuser holds no capability in KetaSafe."""
+
+    holds_patient_data = False
+
+    def has_view_permission(self, request: Any, obj: Any = None) -> bool:
+        return not self.holds_patient_data and super().has_view_permission(request, obj)
+
+    def has_module_permission(self, request: Any) -> bool:
+        return not self.holds_patient_data and super().has_module_permission(request)
 
     def has_add_permission(self, request: Any) -> bool:
         return False
@@ -20,6 +30,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Screening)
 class ScreeningAdmin(ReadOnlyAdmin):
+    holds_patient_data = True
     list_display = ["id", "patient", "protocol", "status", "outcome", "rules_version", "signed_at"]
     list_filter = ["status", "protocol", "outcome"]
 

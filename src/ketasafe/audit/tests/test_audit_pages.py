@@ -48,7 +48,20 @@ def test_admin_offers_no_change_or_delete(admin_client) -> None:
 def test_far_off_filter_years_are_a_400_not_a_500(client_for, field, value) -> None:
     client = client_for("auditor")
     assert client.get("/audit/", {field: value}).status_code == 400
-    assert client.get("/audit/export.csv", {field: value}).status_code == 200
+    response = client.get("/audit/export.csv", {field: value})
+    assert response.status_code == 400 and b"not valid" in response.content  # not an empty file
+
+
+def test_reading_the_audit_log_is_itself_recorded(client_for) -> None:
+    from ketasafe.audit.models import AuditEntry
+
+    client = client_for("auditor")
+    before = AuditEntry.objects.filter(action="view", object_type="audit.AuditEntry").count()
+    assert client.get("/audit/", {"action": "login"}).status_code == 200
+    entry = AuditEntry.objects.filter(action="view", object_type="audit.AuditEntry").order_by("-id").first()
+    assert entry is not None and before + 1 == AuditEntry.objects.filter(
+        action="view", object_type="audit.AuditEntry").count()
+    assert "action=login" in entry.detail and entry.actor == f"user:{client.user.username}"
 
 
 @pytest.mark.parametrize("payload", ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
@@ -60,3 +73,9 @@ def test_csv_export_cells_cannot_run_as_formulas(client_for, payload) -> None:
     response = client_for("auditor").get("/audit/export.csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [r["detail"] for r in rows if r["detail"].endswith(payload[1:])] == ["'" + payload]
+
+
+def test_a_superuser_cannot_read_patient_data_through_the_django_admin(admin_client):
+    # The admin writes no audit entry; patient data is read on the app's audited pages.
+    for url in ("/admin/audit/auditentry/", "/admin/screening/screening/", "/admin/consent/consentsignature/"):
+        assert admin_client.get(url).status_code == 403
