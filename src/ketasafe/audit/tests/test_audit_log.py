@@ -154,7 +154,13 @@ def test_client_addresses_are_hashed_as_stored_so_the_chain_verifies(rf, remote_
 
 @pytest.mark.django_db(transaction=True)
 def test_a_flushed_database_starts_a_new_chain() -> None:
+    from ketasafe.audit.models import ChainHead
+
     _three_entries()
+    AuditEntry.objects.all()._raw_delete(AuditEntry.objects.db)  # what `flush` does: both tables emptied
+    ChainHead.objects.all()._raw_delete(ChainHead.objects.db)
+    first = audit.record("view", actor="test", detail="after the flush")
+    assert first.prev_hash == "0" * 64  # a new chain from genesis, not a refusal
     call_command("audit_verify")
 
 

@@ -41,6 +41,7 @@ def test_a_chair_in_use_cannot_take_a_second_patient(esk_order, team, now, login
     response = login(team["nurse"]).post(f"/sessions/{second.pk}/step/check_in/", {
         "row_version": second.row_version, "chair": helpers.chair(1).pk})
     assert response.status_code == 409 and "in use" in response.content.decode()
+    assert TreatmentSession.objects.get(pk=second.pk).status == Status.SCHEDULED
 
 
 def test_schedule_page(esk_order, team, now, login):
@@ -76,9 +77,10 @@ def test_roles_without_run_sessions_get_403(esk_session, client_for, role):
     assert client.get("/sessions/").status_code == 403
 
 
-def test_front_desk_may_schedule_but_not_run(esk_order, client_for):
+def test_front_desk_may_schedule_but_not_run(esk_order, esk_session, client_for):
     client = client_for("front_desk")
     assert client.get("/sessions/schedule/").status_code == 200
+    assert client.get(f"/sessions/{esk_session.pk}/").status_code == 403
     assert client_for("auditor").get("/sessions/schedule/").status_code == 403
 
 

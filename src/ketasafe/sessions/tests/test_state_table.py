@@ -15,9 +15,24 @@ from ketasafe.sessions.state import ACTIVE, TERMINAL, TRANSITIONS, Status
 
 pytestmark = pytest.mark.django_db
 
+S = Status
+# Written out, not read from TRANSITIONS: a move added to the table by mistake (e.g. scheduled
+# straight to dosing, skipping check-in and the pre-dose checks) must fail here.
+EXPECTED = {
+    (S.SCHEDULED, S.CHECKED_IN), (S.SCHEDULED, S.CANCELLED),
+    (S.CHECKED_IN, S.PRE_CHECKS_PASSED), (S.CHECKED_IN, S.CANCELLED),
+    (S.PRE_CHECKS_PASSED, S.DOSING), (S.PRE_CHECKS_PASSED, S.CANCELLED),
+    (S.DOSING, S.MONITORING), (S.DOSING, S.ABORTED),
+    (S.MONITORING, S.RECOVERY), (S.MONITORING, S.ABORTED),
+    (S.RECOVERY, S.DISCHARGED), (S.RECOVERY, S.ABORTED),
+}
 ALL_PAIRS = list(itertools.product(Status, Status))
-ALLOWED = [(a, b) for a, b in ALL_PAIRS if b in TRANSITIONS[a]]
-REFUSED = [(a, b) for a, b in ALL_PAIRS if b not in TRANSITIONS[a]]
+ALLOWED = sorted(EXPECTED)
+REFUSED = [(a, b) for a, b in ALL_PAIRS if (a, b) not in EXPECTED]
+
+
+def test_the_table_is_exactly_the_expected_moves():
+    assert {(a, b) for a, targets in TRANSITIONS.items() for b in targets} == EXPECTED
 
 
 def _session_in(session: TreatmentSession, status: Status) -> TreatmentSession:
