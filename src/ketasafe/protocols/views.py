@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -86,7 +88,14 @@ def _order_page(request: HttpRequest, patient: Any, form: OrderForm, *, title: s
                 ) -> HttpResponse:
     return render(request, "protocols/order_form.html", {
         "form": form, "patient": patient, "title": title, "preview": preview, "order": order,
+        "previewed": dose_digest(preview) if preview else "",
         "measurement": patient.latest_measurement(on=clinic_today())}, status=status)
+
+
+def dose_digest(preview: dict[str, Any]) -> str:
+    """What the prescriber was shown (doses, volumes, rates, the weight used): the page posts it
+    back with "Sign order", which is refused if the dose computed at signing differs."""
+    return hashlib.sha256(json.dumps(preview, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _preview(patient: Any, form: OrderForm) -> dict[str, Any]:
@@ -126,6 +135,11 @@ def order_new(request: HttpRequest, patient_id: int, order_id: int | None = None
         return _order_page(request, patient, form, title=title, status=400, order=old)
     if request.POST.get("action") != "sign":
         return _order_page(request, patient, form, title=title, preview=preview, order=old)
+    if request.POST.get("previewed") != dose_digest(preview):
+        # Signed only as seen: not previewed, or the parameters or the weight changed since.
+        form.add_error(None, "Check the computed dose below and sign again: the order was not previewed, "
+                             "or the dose changed since it was shown.")
+        return _order_page(request, patient, form, title=title, preview=preview, status=409, order=old)
     data = form.cleaned_data
     try:
         order = services.do_sign_order(

@@ -16,6 +16,15 @@ from ketasafe.sessions.tests.helpers import version
 pytestmark = pytest.mark.django_db
 
 
+
+def previewed(page):
+    """The dose digest a preview page carries in its form (what "Sign order" posts back)."""
+    import re
+
+    found = re.search(r'name="previewed" value="([0-9a-f]{64})"', page.content.decode())
+    assert found, "the page shows no previewed dose"
+    return found.group(1)
+
 def _sign(patient, actor, *, password=TEST_PASSWORD, protocol="iv-ketamine-depression", **kw):
     args = {"sessions_ordered": 6, "dose_parameters": {}}
     args.update(kw)
@@ -100,6 +109,7 @@ def test_order_page_previews_then_signs_only_with_password(gate, team, patient, 
     preview = client.post(url, {**form, "action": "preview"})
     assert preview.status_code == 200 and "dose-preview" in preview.content.decode()
     assert not TreatmentOrder.objects.exists()
+    form["previewed"] = previewed(preview)
     refused = client.post(url, {**form, "action": "sign"})
     assert refused.status_code == 403 and not TreatmentOrder.objects.exists()
     signed = client.post(url, {**form, "action": "sign", "password": TEST_PASSWORD})
@@ -107,8 +117,13 @@ def test_order_page_previews_then_signs_only_with_password(gate, team, patient, 
     order = TreatmentOrder.objects.get()
     detail = client.get(f"/protocols/orders/{order.pk}/")
     assert detail.status_code == 200 and "40.0" in detail.content.decode()
-    change = client.post(f"/protocols/orders/{order.pk}/change/{patient.pk}/",
-                         {**form, "mg_per_kg": "0.6", "action": "sign", "password": TEST_PASSWORD})
+    change_url = f"/protocols/orders/{order.pk}/change/{patient.pk}/"
+    # Signing a changed dose without seeing it is refused; previewed, it signs.
+    unseen = client.post(change_url, {**form, "mg_per_kg": "0.6", "action": "sign", "password": TEST_PASSWORD})
+    assert unseen.status_code == 409 and "sign again" in unseen.content.decode()
+    assert TreatmentOrder.objects.count() == 1
+    change = client.post(change_url, {**form, "mg_per_kg": "0.6", "previewed": previewed(unseen), "action": "sign",
+                                      "password": TEST_PASSWORD})
     assert change.status_code == 302
     assert TreatmentOrder.objects.get(status=OrderStatus.SIGNED).version == 2
     page = client.get(f"/patients/{patient.pk}/").content.decode()
@@ -209,8 +224,9 @@ def test_order_page_refuses_when_treatment_not_allowed(gate, team, patient):
     gate.deny()
     client = Client()
     client.force_login(team["prescriber"])
+    form = {"protocol_version": version("esketamine-trd").pk, "sessions_ordered": 8}
+    shown = client.post(f"/protocols/orders/new/{patient.pk}/", {**form, "action": "preview"})
     response = client.post(f"/protocols/orders/new/{patient.pk}/", {
-        "protocol_version": version("esketamine-trd").pk, "sessions_ordered": 8,
-        "action": "sign", "password": TEST_PASSWORD})
+        **form, "previewed": previewed(shown), "action": "sign", "password": TEST_PASSWORD})
     assert response.status_code == 409 and "no signed consent" in response.content.decode()
     assert not TreatmentOrder.objects.exists()
