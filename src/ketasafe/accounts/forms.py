@@ -10,8 +10,11 @@ from .roles import ROLES
 ROLE_CHOICES = [(r.name, r.label) for r in ROLES]
 
 
+USERNAME_PATTERN = r"^[\w.@+-]{3,150}$"  # the staff page's rule; the CLI's first admin too
+
+
 class StaffCreateForm(forms.Form):
-    username = forms.RegexField(regex=r"^[\w.@+-]{3,150}$", max_length=150,
+    username = forms.RegexField(regex=USERNAME_PATTERN, max_length=150,
                                 help_text="Letters, digits and . @ + - _ only.")
     first_name = forms.CharField(max_length=150)
     last_name = forms.CharField(max_length=150)

@@ -401,3 +401,15 @@ def test_the_staff_page_posts_back_what_it_showed(client_for, make_staff):
     assert response.status_code == 302  # deactivated through the page as a browser submits it
     nurse.refresh_from_db()
     assert not nurse.is_active
+
+
+@pytest.mark.parametrize("username", ["bad name", "a<b>", "x" * 200, ""])
+def test_create_clinic_admin_command_refuses_a_username_the_staff_page_would_refuse(db, tmp_path, username) -> None:
+    from django.contrib.auth import get_user_model
+    from django.core.management import CommandError, call_command
+
+    secret = tmp_path / "pw"
+    secret.write_text("a-long-enough-password-42\n")
+    with pytest.raises(CommandError, match="username"):
+        call_command("create_clinic_admin", username, password_file=str(secret))
+    assert not get_user_model().objects.exists()

@@ -7,6 +7,7 @@ roles only), validated like any password set in the app and audited as actor "sy
 from __future__ import annotations
 
 import getpass
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from ketasafe.accounts.forms import USERNAME_PATTERN
 from ketasafe.accounts.services import do_create_staff
 
 
@@ -32,6 +34,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, username: str, password_file: Path | None, first_name: str,
                last_name: str, email: str, **options: Any) -> None:
         User = get_user_model()
+        if not re.fullmatch(USERNAME_PATTERN, username):
+            raise CommandError("the username must be 3 to 150 letters, digits or . @ + - _")
         if User.objects.filter(username__iexact=username).exists():
             raise CommandError(f"a staff account named {username!r} exists already")
         if password_file is not None:
