@@ -115,7 +115,7 @@ def _process_batch(raws: Sequence[bytes]) -> list[bytes]:
     parsed: list[tuple[int, ParsedMessage, bytes]] = []
     for i, raw in enumerate(raws):
         try:
-            parsed.append((i, _identifiable(parse_oru_fast(raw, default_tz=tz)), raw))
+            parsed.append((i, _storable(parse_oru_fast(raw, default_tz=tz), raw), raw))
         except MessageRejected as exc:
             log.info("rejected %s: %s", exc.ack_code, exc.reason)
             acks[i] = ack_rejected(exc, now=timezone.now())
@@ -312,16 +312,23 @@ def _stored_keys(keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
 KEY_LENGTH = 200  # InboundMessage.sender / control_id: what tells one message from a repeat
 
 
-def _identifiable(msg: ParsedMessage) -> ParsedMessage:
-    """A message whose sender or MSH-10 is longer than is stored cannot be told from another
-    that shares the stored part: storing a shortened key could answer a new message as a
-    repeat, AA and never stored. Rejected (AE) instead."""
+def _storable(msg: ParsedMessage, raw: bytes) -> ParsedMessage:
+    """Refused (AE, nothing stored) what cannot be stored as it is, the same on every database:
+    - a sender or MSH-10 longer than is stored: a shortened key could answer a new message as
+      a repeat, AA and never stored;
+    - NUL bytes: HL7 v2 text never contains them, and PostgreSQL text cannot hold them (the
+      whole batch's commit failed)."""
+    problem = None
     if len(msg.control_id) > KEY_LENGTH or len(f"{msg.sending_app}|{msg.sending_facility}") > KEY_LENGTH:
-        raise MessageRejected(
-            "AE", f"MSH-10 or MSH-3/MSH-4 is longer than {KEY_LENGTH} characters: the message cannot be "
-            "told apart from another; send it with a shorter control id", msg.control_id[:KEY_LENGTH],
-            error_code="102", location=("MSH", 1, 10), sending_app=msg.sending_app,
-            sending_facility=msg.sending_facility, version=msg.version)
+        problem = (f"MSH-10 or MSH-3/MSH-4 is longer than {KEY_LENGTH} characters: the message cannot be "
+                   "told apart from another; send it with a shorter control id")
+    elif b"\x00" in raw:
+        problem = "the message contains NUL bytes (0x00), which HL7 text never does; nothing was stored"
+    if problem:
+        raise MessageRejected("AE", problem, msg.control_id[:KEY_LENGTH], error_code="102",
+                              location=("MSH", 1, 10) if "MSH-10" in problem else None,
+                              sending_app=msg.sending_app, sending_facility=msg.sending_facility,
+                              version=msg.version)
     return msg
 
 

@@ -93,3 +93,12 @@ def test_a_control_id_longer_than_is_stored_is_rejected_not_taken_for_a_repeat()
     assert [ack_code(a) for a in acks] == ["AE", "AE", "AA"]
     assert "longer than 200" in acks[0].decode()
     assert list(InboundMessage.objects.values_list("control_id", flat=True)) == ["X" * 200]
+
+
+def test_a_message_with_nul_bytes_is_rejected_on_every_database_and_costs_the_batch_nothing() -> None:
+    # PostgreSQL text cannot hold NUL: before, the whole batch's commit failed ("internal error").
+    with_nul = oru("NUL1").replace(b"KETA^^CHAIR1", b"KETA^^CH\x00AIR1")
+    acks = process_batch([oru("OK1"), with_nul, oru("OK2")])
+    assert [ack_code(a) for a in acks] == ["AA", "AE", "AA"]
+    assert "NUL" in acks[1].decode() and "internal error" not in acks[1].decode()
+    assert sorted(InboundMessage.objects.values_list("control_id", flat=True)) == ["OK1", "OK2"]
