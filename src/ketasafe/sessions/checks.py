@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,14 +58,19 @@ def clinic_date(at: dt.datetime) -> dt.date:
     return at.astimezone(clinic_tz()).date()
 
 
-def bp_limits() -> BpLimits:
-    """From the active screening rule set (default-v1: 180/110 and 140 (150 at 65+)/90)."""
+def active_thresholds() -> Mapping[str, Any]:
+    """The thresholds of the active screening rule set (default-v1 until a clinic activates
+    another): the pre-checks apply the same limits as the screening the clinic runs now."""
     from ketasafe.screening.models import RuleSetVersion
     from ketasafe.screening.rules import DEFAULT_V1
 
     row = RuleSetVersion.objects.exclude(activated_at=None).order_by("-activated_at", "-id").first()
-    ruleset = row.ruleset() if row is not None else DEFAULT_V1
-    return BpLimits.from_thresholds(ruleset.thresholds)
+    return (row.ruleset() if row is not None else DEFAULT_V1).thresholds
+
+
+def bp_limits() -> BpLimits:
+    """From the active screening rule set (default-v1: 180/110 and 140 (150 at 65+)/90)."""
+    return BpLimits.from_thresholds(active_thresholds())
 
 
 def order_for(session: TreatmentSession) -> TreatmentOrder | None:
@@ -182,9 +187,7 @@ def pregnancy_test_required(session: TreatmentSession, at: dt.datetime) -> bool:
     patient = session.patient
     if patient.sex != "female" or patient.pregnancy_status == "not_applicable":
         return False
-    from ketasafe.screening.rules import DEFAULT_V1
-
-    return patient.age_on(clinic_date(at)) < DEFAULT_V1.thresholds["pregnancy_unknown_max_age"]
+    return patient.age_on(clinic_date(at)) < active_thresholds()["pregnancy_unknown_max_age"]
 
 
 def _gate(patient: Any, protocol_id: str, at: dt.datetime) -> Any:

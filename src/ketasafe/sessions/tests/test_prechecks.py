@@ -10,6 +10,7 @@ import pytest
 from ketasafe.clinic.models import ClinicSettings
 from ketasafe.lib.timeutil import clinic_today
 from ketasafe.protocols import services as protocol_services
+from ketasafe.screening import services as screening_services
 from ketasafe.sessions import checks, services
 from ketasafe.sessions.exceptions import GateRefused
 from ketasafe.sessions.models import TreatmentSession
@@ -175,6 +176,24 @@ def test_pregnancy_test_where_the_clinic_requires_one(team, now, make_patient, g
     services.do_update_checklist(actor=team["nurse"], session=session,
                                  values={"pregnancy_test": ""}, at=now)
     assert "PREGNANCY-TEST" not in _blocking(session, now)
+
+
+def test_pregnancy_test_age_comes_from_the_active_rule_set(team, now, make_patient, make_staff, gate):
+    """A clinic that raised the pregnancy age in its rule set (default-v1: under 55) gets the
+    test asked of a woman of 57, as its screening would."""
+    on = now.date()
+    woman = make_patient(sex="female", birth_date=on.replace(year=on.year - 57) - dt.timedelta(days=1),
+                         pregnancy_status="not_pregnant")
+    order = helpers.sign_order(woman, team["prescriber"], "esketamine-trd", at=now - dt.timedelta(days=1))
+    session = helpers.schedule(order, team["nurse"], now, prescriber=team["prescriber"])
+    _ready(session, team, now)
+    assert "PREGNANCY-TEST" not in _blocking(session, now)  # default-v1: 57 is not under 55
+    admin = make_staff("clinic_admin")
+    raised = screening_services.do_create_ruleset_version(
+        actor=admin, base=screening_services.active_ruleset(), version="clinic-pregnancy-60",
+        thresholds={"pregnancy_unknown_max_age": 60})
+    screening_services.do_activate_ruleset(actor=admin, ruleset=raised)
+    assert "requires a pregnancy test" in _blocking(session, now)["PREGNANCY-TEST"].message
 
 
 def test_course_min_interval_is_a_hard_stop(esk_order, team, now):
