@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from django import forms
@@ -9,11 +8,9 @@ from django import forms
 from ketasafe.lib.timeutil import clinic_today
 
 from .codes import is_atc, is_icd10cm, normalise_icd10
-from .models import Allergy, Measurement, Medication, Patient, Problem, ProblemStatus
+from .models import EARLIEST_DATE, Allergy, Measurement, Medication, Patient, Problem, ProblemStatus
 
 DATE = forms.DateInput(attrs={"type": "date"})
-EARLIEST_DATE = dt.date(1900, 1, 1)
-MRN_PATTERN = re.compile(r"[A-Z0-9-]{3,32}")
 
 
 def _past_date(value: dt.date | None, what: str) -> dt.date | None:
@@ -36,14 +33,10 @@ class PatientForm(forms.ModelForm):
         widgets = {"birth_date": DATE,
                    "breastfeeding": forms.NullBooleanSelect()}
 
+    # The MRN and birth-date rules are the model's (Patient.clean), so that every caller gets them.
     def clean_mrn(self) -> str:
         mrn: str = self.cleaned_data["mrn"].strip().upper()
-        if not MRN_PATTERN.fullmatch(mrn):
-            raise forms.ValidationError("An MRN is 3 to 32 letters, digits or dashes.")
         return mrn
-
-    def clean_birth_date(self) -> Any:
-        return _past_date(self.cleaned_data.get("birth_date"), "Birth date")
 
 
 class MeasurementForm(forms.ModelForm):

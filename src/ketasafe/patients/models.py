@@ -8,9 +8,16 @@ so a screening signed before it is stale.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+from ketasafe.lib.timeutil import clinic_today
+
+MRN_PATTERN = re.compile(r"[A-Z0-9-]{3,32}")  # monitors send it in PID-3: no spaces, one case
+EARLIEST_DATE = dt.date(1900, 1, 1)
 
 
 class Sex(models.TextChoices):
@@ -51,6 +58,21 @@ class Patient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.family_name}, {self.given_name} ({self.mrn})"
+
+    def clean(self) -> None:
+        """The registry's rules for every caller (the services call full_clean), not only the
+        form: an MRN as monitors and the contract send it, a birth date that has happened."""
+        errors: dict[str, str] = {}
+        self.mrn = (self.mrn or "").strip().upper()
+        if not MRN_PATTERN.fullmatch(self.mrn):
+            errors["mrn"] = "An MRN is 3 to 32 letters, digits or dashes."
+        if isinstance(self.birth_date, dt.date):
+            if self.birth_date > clinic_today():
+                errors["birth_date"] = "Birth date cannot be in the future."
+            elif self.birth_date < EARLIEST_DATE:
+                errors["birth_date"] = "Birth date cannot be before 1900."
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def full_name(self) -> str:

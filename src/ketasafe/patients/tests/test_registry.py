@@ -1,8 +1,12 @@
 """The patient registry: search, audited access, history edits, bad input."""
 
+import datetime as dt
+
 import pytest
+from django.core.exceptions import ValidationError
 
 from ketasafe.audit.models import AuditEntry
+from ketasafe.patients import services
 from ketasafe.patients.models import Patient, Problem
 
 pytestmark = pytest.mark.django_db
@@ -131,6 +135,35 @@ def test_birth_date_in_the_future_or_before_1900_is_refused(client_for, birth_da
 def test_malformed_mrn_is_refused(client_for, mrn) -> None:
     response = client_for("front_desk").post("/patients/new/", _registration(mrn=mrn))
     assert response.status_code == 400 and not Patient.objects.exists()
+
+
+@pytest.mark.parametrize(("field", "value"), [("mrn", "a b"), ("mrn", "MRN_1"), ("birth_date", dt.date(2099, 1, 1)),
+                                               ("birth_date", dt.date(1899, 12, 31))])
+def test_the_registry_rules_hold_for_every_caller_not_only_the_form(make_staff, make_patient, field, value) -> None:
+    """The services are the only way in (demo data, a future import): they refuse what the
+    page refuses, and change nothing."""
+    actor = make_staff("front_desk")
+    fields = {"mrn": "X-79", "given_name": "Ada", "family_name": "Lovelace", "birth_date": dt.date(1985, 12, 10),
+              "sex": "female"}
+    with pytest.raises(ValidationError) as exc:
+        services.do_register_patient(actor=actor, **{**fields, field: value})
+    assert field in exc.value.message_dict and not Patient.objects.filter(given_name="Ada").exists()
+    patient = make_patient()
+    with pytest.raises(ValidationError):
+        services.do_update_patient(actor=actor, patient=patient, **{field: value})
+    patient.refresh_from_db()
+    assert getattr(patient, field) != value
+
+
+def test_a_lower_case_mrn_is_stored_as_monitors_send_it(make_staff) -> None:
+    patient = services.do_register_patient(actor=make_staff("front_desk"), mrn=" mrn-7 ", given_name="Ada",
+                                           family_name="Lovelace", birth_date=dt.date(1985, 12, 10), sex="female")
+    assert Patient.objects.get(pk=patient.pk).mrn == "MRN-7"
+
+
+def test_the_page_shows_a_registry_error_once(client_for) -> None:
+    response = client_for("front_desk").post("/patients/new/", _registration(mrn="a b"))
+    assert response.content.decode().count("An MRN is 3 to 32 letters, digits or dashes.") == 1
 
 
 def test_every_patient_list_page_is_an_audited_view(client_for, make_patient) -> None:
