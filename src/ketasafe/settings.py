@@ -49,6 +49,9 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 DATA_DIR = Path(env_str("KETASAFE_DATA_DIR", "var")).resolve()
+# Set by the `ketasafe` command for its pure commands (screen, dose, score, help): they need no
+# data folder, so none is created and no key is written (cli.PURE).
+PURE_COMMAND = env_str("KETASAFE_PURE_COMMAND") == "1"
 
 
 def _secret_key() -> str:
@@ -60,6 +63,8 @@ def _secret_key() -> str:
     key_file = DATA_DIR / "secret_key"
     if key_file.exists():
         return key_file.read_text().strip()
+    if PURE_COMMAND:
+        return secrets.token_urlsafe(50)  # nothing is signed by a pure command
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
     # Created owner-only (0600) in one step: no moment where another user could read it.
@@ -144,7 +149,8 @@ TEMPLATES = [
 ]
 
 # SQLite in the data folder by default; DATABASE_URL=postgres://... selects PostgreSQL.
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+if not PURE_COMMAND:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'ketasafe.sqlite3'}",
@@ -226,7 +232,8 @@ USE_I18N = False
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]  # the project-wide stylesheet and icons
 STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing folder
+if not PURE_COMMAND:
+    STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing folder
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -109,3 +109,17 @@ def test_clinic_settings_refuse_out_of_range_values(client_for) -> None:
     assert current.screening_validity_months <= 24 and current.predose_vitals_max_age_min <= 120
     ok = client.post("/setup/", {**base, "screening_validity_months": 24, "predose_vitals_max_age_min": 120})
     assert ok.status_code == 302
+
+
+@pytest.mark.slow
+def test_the_pure_commands_leave_the_current_folder_as_it_was(tmp_path: Path) -> None:
+    """`ketasafe screen|dose|score` need no data folder: run in any folder with the default
+    one (./var), they create nothing there (no database, no secret key file)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DATABASE_URL", "KETASAFE_TESTING", "KETASAFE_DATA_DIR", "DJANGO_SETTINGS_MODULE"}}
+    for args in (["dose", "iv-ketamine-depression", "--weight-kg", "82"], ["score", "gad7", *"1111111"]):
+        result = subprocess.run([sys.executable, "-m", "ketasafe.cli", *args], env=env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)
+    assert list(tmp_path.iterdir()) == []
