@@ -165,9 +165,11 @@ def course_versions(order: TreatmentOrder) -> QuerySet[TreatmentOrder]:
     return TreatmentOrder.objects.filter(Q(pk=root) | Q(root_id=root)).order_by("version")
 
 
-def current_version(order: TreatmentOrder) -> TreatmentOrder | None:
-    """The signed version of this order's course, or None when the course was cancelled."""
-    return course_versions(order).filter(status=OrderStatus.SIGNED).order_by("-version").first()
+def current_version(order: TreatmentOrder, *, lock: bool = False) -> TreatmentOrder | None:
+    """The signed version of this order's course, or None when the course was cancelled
+    (``lock``: row-locked until the caller's transaction ends)."""
+    signed = course_versions(order).filter(status=OrderStatus.SIGNED)
+    return (signed.select_for_update() if lock else signed).order_by("-version").first()
 
 
 def signed_orders(patient: Patient) -> QuerySet[TreatmentOrder]:

@@ -193,9 +193,16 @@ def _transition(session: TreatmentSession, to: Status | str, *, actor: Any, reas
 def do_schedule(*, actor: Any, order: TreatmentOrder, scheduled_at: dt.datetime,
                 chair: Chair | None = None, prescriber_on_site: Any = None,
                 request: HttpRequest | None = None) -> TreatmentSession:
-    """A new scheduled session of the course ``order`` belongs to (its signed version)."""
+    """A new scheduled session of the course ``order`` belongs to (its signed version).
+
+    Never more sessions than the order covers, and each gets the next number: the patient's row
+    is locked first (the lock do_sign_order and _lock take), so schedules, order changes and
+    check-ins of one patient are serialised and the count below still holds when the session
+    commits (PostgreSQL runs READ COMMITTED; SQLite queues writers anyway). The signed version
+    is then locked too, so an order cancelled meanwhile is seen as cancelled."""
     _require(actor, "schedule_sessions", "schedule sessions")
-    current = protocol_services.current_version(order)
+    Patient.objects.select_for_update().filter(pk=order.patient_id).values_list("pk").first()
+    current = protocol_services.current_version(order, lock=True)
     if current is None:
         raise StepRefused("This course's order is cancelled: sign a new order first.")
     root = current.course_root_id

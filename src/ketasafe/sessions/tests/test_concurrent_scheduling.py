@@ -1,0 +1,113 @@
+"""Two people scheduling or checking in for one patient at the same moment, each on their own
+database connection: the course is never overbooked, session numbers stay unique, and the
+patient is never checked into two chairs. On PostgreSQL (READ COMMITTED) only the row locks
+make this hold; SQLite queues writers anyway, so there the tests pin the same outcome."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connections
+
+from ketasafe.sessions import services
+from ketasafe.sessions.exceptions import StepRefused
+from ketasafe.sessions.models import TreatmentSession
+from ketasafe.sessions.state import Status
+
+from .helpers import chair, schedule, sign_order
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def slow_audit_in_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each audit write made in a worker thread first waits a moment. The write comes after a
+    service's checks and before its commit, so two unserialised calls always overlap: without
+    the locks these tests fail every time, not only when the threads happen to interleave."""
+    from ketasafe import audit
+
+    real = audit.record
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "record", slow)
+
+
+def _at_once(*calls: Callable[[], Any]) -> list[Any]:
+    """Run each call in its own thread (its own connection), released together by a barrier;
+    return what each returned or raised, in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(i: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[i] = call()
+        except BaseException as exc:  # noqa: BLE001 - returned to the test, which asserts on it
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a thread is still waiting (a lock never released)"
+    return results
+
+
+def _course(order: Any) -> list[TreatmentSession]:
+    return list(TreatmentSession.objects.filter(order__patient=order.patient)
+                .exclude(status=Status.CANCELLED).order_by("session_number"))
+
+
+def test_two_schedules_for_the_last_place_of_a_course_book_it_once(gate, team, patient, now):
+    order = sign_order(patient, team["prescriber"], "esketamine-trd", sessions=2,
+                       at=now - dt.timedelta(days=1))
+    schedule(order, team["nurse"], now + dt.timedelta(days=1))
+    results = _at_once(*[lambda n=n: services.do_schedule(
+        actor=team[n], order=order, scheduled_at=now + dt.timedelta(days=2), chair=chair())
+        for n in ("nurse", "nurse2")])
+    booked = [r for r in results if isinstance(r, TreatmentSession)]
+    refused = [r for r in results if isinstance(r, StepRefused)]
+    assert len(booked) == 1 and len(refused) == 1, results
+    assert "The order covers 2 sessions and 2 are scheduled or done" in str(refused[0])
+    assert [s.session_number for s in _course(order)] == [1, 2]
+
+
+def test_two_schedules_at_once_get_different_session_numbers(gate, team, patient, now):
+    order = sign_order(patient, team["prescriber"], "esketamine-trd", sessions=3,
+                       at=now - dt.timedelta(days=1))
+    schedule(order, team["nurse"], now + dt.timedelta(days=1))
+    results = _at_once(*[lambda n=n: services.do_schedule(
+        actor=team[n], order=order, scheduled_at=now + dt.timedelta(days=2), chair=chair())
+        for n in ("nurse", "nurse2")])
+    assert all(isinstance(r, TreatmentSession) for r in results), results
+    assert sorted(r.session_number for r in results) == [2, 3]
+    assert [s.session_number for s in _course(order)] == [1, 2, 3]
+
+
+def test_one_patient_checked_in_to_two_chairs_at_once_gets_one_chair(gate, team, patient, now):
+    order = sign_order(patient, team["prescriber"], "esketamine-trd", sessions=2,
+                       at=now - dt.timedelta(days=1))
+    first = schedule(order, team["nurse"], now, chair_n=1)
+    second = schedule(order, team["nurse"], now, chair_n=2)
+    results = _at_once(
+        lambda: services.do_check_in(actor=team["nurse"], session=first, at=now),
+        lambda: services.do_check_in(actor=team["nurse2"], session=second, at=now))
+    checked_in = [r for r in results if isinstance(r, TreatmentSession)]
+    refused = [r for r in results if isinstance(r, StepRefused)]
+    assert len(checked_in) == 1 and len(refused) == 1, results
+    assert "This patient already has a session in progress" in str(refused[0])
+    statuses = sorted(TreatmentSession.objects.filter(pk__in=[first.pk, second.pk])
+                      .values_list("status", flat=True))
+    assert statuses == sorted([Status.CHECKED_IN.value, Status.SCHEDULED.value])
