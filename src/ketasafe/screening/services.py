@@ -22,6 +22,11 @@ Guarantees:
   is refused naming the field), the assessment date is today in the clinic's zone, and only the
   intake-only inputs (vitals, scales, hepatic impairment, indication, substance use, drug screen)
   are taken from the body.
+- Concurrent changes to one patient's screenings run one after the other, never deadlock: every
+  path locks in one order, the patient's row first (_lock_patient), then screening rows, then the
+  rule set version it marks used, all before its first audit entry (the audit chain head is
+  locked until commit). The second caller then sees what the first did (a superseded screening is
+  refused, a newer run supersedes). PostgreSQL needs this; SQLite queues writers anyway.
 """
 
 from __future__ import annotations
@@ -109,6 +114,7 @@ def do_start_intake(*, actor: Any, patient: Patient, protocol: str, indication: 
     awaiting sign-off is not superseded here: its decision keeps counting until a newer screening
     has run (_run)."""
     require_capability(actor, "start_intake")
+    _lock_patient(patient.pk)
     screening = Screening(patient=patient, protocol=protocol, indication=indication, started_by=actor,
                           **{k: v for k, v in fields.items() if k in INTAKE_FIELDS})
     screening.full_clean()
@@ -141,8 +147,27 @@ def _supersede(old: Screening, new: Screening, *, actor: Any, request: HttpReque
                  before={"status": before}, after={"status": old.status, "superseded_by": new.pk})
 
 
+def _lock_patient(patient_id: int) -> None:
+    """Lock the patient's row: the first lock of every change to their screenings (see the
+    module guarantees). Taken again within one transaction it is a no-op."""
+    Patient.objects.select_for_update().filter(pk=patient_id).values_list("pk").first()
+
+
 def _locked(screening: Screening) -> Screening:
+    """The screening, re-read and row-locked, after its patient's row (always in that order:
+    the row lock of the join would otherwise take the screening first and then wait for the
+    patient while holding it)."""
+    _lock_patient(screening.patient_id)
     return Screening.objects.select_for_update().select_related("patient").get(pk=screening.pk)
+
+
+def _ruleset_for_run() -> RuleSetVersion:
+    """The active rule set version, marked used. Called before the run's first audit entry: the
+    first use locks the version's row (a write), and every run must take it before the audit
+    chain head, or two runs of different patients deadlock. Rolled back with the run."""
+    version = active_ruleset()
+    RuleSetVersion.objects.filter(pk=version.pk, used=False).update(used=True)
+    return version
 
 
 @transaction.atomic
@@ -246,18 +271,19 @@ def do_complete_screening(*, actor: Any, screening: Screening, request: HttpRequ
     screening = _locked(screening)
     if not screening.is_open:
         raise ScreeningNotEditable("This screening is closed; start a new one.")
+    version = _ruleset_for_run()  # before _copy writes the audit
     if screening.status == Status.COMPLETED:
         screening = _copy(screening, actor=actor, request=request)
     _apply_fields(screening, fields)
     data = build_intake(screening, assessed_on or clinic_today())
-    return _run(screening, data, actor=actor, request=request)
+    return _run(screening, data, version, actor=actor, request=request)
 
 
-def _run(screening: Screening, data: dict[str, Any], *, actor: Any, request: HttpRequest | None) -> Screening:
+def _run(screening: Screening, data: dict[str, Any], version: RuleSetVersion, *, actor: Any,
+         request: HttpRequest | None) -> Screening:
+    """Run `version` (from _ruleset_for_run) on `screening`, locked by the caller (_locked)."""
     intake = parse_intake(data)  # IntakeInvalid propagates and rolls everything back
-    version = active_ruleset()
     decision = screen(intake, version.ruleset())
-    RuleSetVersion.objects.filter(pk=version.pk, used=False).update(used=True)
     before = screening.status
     _transition(screening, Status.COMPLETED)
     screening.assessed_on = intake.assessed_on
@@ -402,12 +428,14 @@ def do_screen_from_api(*, actor: Any, patient: Patient, data: dict[str, Any], in
         "phq9": list(intake.scales.phq9) if intake.scales.phq9 is not None else None,
         "cssrs_screen": list(intake.scales.cssrs_screen) if intake.scales.cssrs_screen is not None else None,
     }
+    _lock_patient(patient.pk)  # first (module guarantees), and before the record is read below
     # Compare with the record before anything is written, so a refusal leaves no trace.
     draft = Screening(patient=patient, protocol=intake.protocol, **fields)
     _check_against_record(data, intake, build_intake(draft, today))
+    version = _ruleset_for_run()  # before do_start_intake writes the audit
     screening = do_start_intake(actor=actor, patient=patient, protocol=intake.protocol, request=request, **fields)
     screening = _locked(screening)
-    return _run(screening, build_intake(screening, today), actor=actor, request=request)
+    return _run(screening, build_intake(screening, today), version, actor=actor, request=request)
 
 
 # --- Sign-off --------------------------------------------------------------------------------

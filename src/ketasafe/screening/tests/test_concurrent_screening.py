@@ -1,0 +1,161 @@
+"""Two screenings of one patient run at once, or a screening runs while the previous one is
+signed, each on its own database connection: one goes first and the other sees what it did
+(a clear refusal, or a screening that supersedes), never a deadlock or a database error.
+PostgreSQL is where this can go wrong (row locks taken in different orders); SQLite queues
+writers, so there the tests pin the same outcomes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connections
+
+from ketasafe.screening import services
+from ketasafe.screening.models import RuleSetVersion, Screening, Status
+from ketasafe.screening.refusals import ScreeningNotCompleted, ScreeningNotEditable
+
+from .helpers import PROTOCOL, completed
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def slow_audit_in_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each audit write made in a worker thread first waits a moment, so the two calls overlap
+    every time instead of only when the threads happen to interleave."""
+    from ketasafe import audit
+
+    real = audit.record
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "record", slow)
+
+
+def _at_once(*calls: Callable[[], Any]) -> list[Any]:
+    """Run each call in its own thread (its own connection), released together by a barrier;
+    return what each returned or raised, in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(i: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[i] = call()
+        except BaseException as exc:  # noqa: BLE001 - returned to the test, which asserts on it
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a thread is still waiting (a lock never released)"
+    return results
+
+
+@pytest.fixture
+def staff(make_staff: Callable[..., Any]) -> dict[str, Any]:
+    return {"nurse": make_staff("nurse"), "nurse2": make_staff("nurse"),
+            "prescriber": make_staff("prescriber"), "admin": make_staff("clinic_admin")}
+
+
+@pytest.fixture
+def awaiting_and_draft(make_patient: Callable[..., Any], staff: dict[str, Any]) -> tuple[Screening, Screening]:
+    """A completed screening awaiting sign-off, and a newer draft of the same patient and
+    protocol (a draft does not supersede a completed screening until it runs)."""
+    patient = make_patient()
+    older = completed(patient, staff["nurse"])
+    draft = services.do_start_intake(actor=staff["nurse2"], patient=patient, protocol=PROTOCOL,
+                                     indication="treatment-resistant depression")
+    assert Screening.objects.get(pk=older.pk).status == Status.COMPLETED
+    return older, draft
+
+
+def _open(patient_id: int) -> list[Screening]:
+    return list(Screening.objects.filter(patient_id=patient_id, protocol=PROTOCOL,
+                                         status__in=[Status.DRAFT, Status.COMPLETED]))
+
+
+def test_running_the_draft_and_rerunning_the_older_screening_at_once_runs_one(awaiting_and_draft, staff):
+    older, draft = awaiting_and_draft
+    results = _at_once(
+        lambda: services.do_complete_screening(actor=staff["nurse"], screening=older, systolic=150),
+        lambda: services.do_complete_screening(actor=staff["nurse2"], screening=draft))
+    ran = [r for r in results if isinstance(r, Screening)]
+    refused = [r for r in results if isinstance(r, ScreeningNotEditable)]
+    assert len(ran) == 1 and len(refused) == 1, results
+    assert "This screening is closed; start a new one." in str(refused[0])
+    # The one that ran superseded everything else that was open: one screening counts.
+    assert [s.pk for s in _open(older.patient_id)] == [ran[0].pk]
+    assert Screening.objects.get(pk=ran[0].pk).status == Status.COMPLETED
+    assert Screening.objects.get(pk=older.pk).status == Status.SUPERSEDED
+
+
+def test_signing_the_older_screening_while_the_draft_runs_is_serialised(awaiting_and_draft, staff):
+    older, draft = awaiting_and_draft
+    def sign_a_moment_later() -> Screening:
+        # The run usually takes its first lock first: the order that used to deadlock.
+        time.sleep(0.1)
+        return services.do_sign_screening(actor=staff["prescriber"], screening=older)
+
+    results = _at_once(sign_a_moment_later,
+                       lambda: services.do_complete_screening(actor=staff["nurse2"], screening=draft))
+    signed, ran = results
+    assert isinstance(ran, Screening) and ran.pk == draft.pk, results
+    older.refresh_from_db()
+    draft.refresh_from_db()
+    assert draft.status == Status.COMPLETED
+    if isinstance(signed, Screening):  # signed first: the newer run leaves a signed one alone
+        assert older.status == Status.SIGNED and older.signed_by == staff["prescriber"]
+    else:  # ran first: the older one was superseded before the prescriber's lock
+        assert isinstance(signed, ScreeningNotCompleted), results
+        assert f"superseded by screening {draft.pk}" in str(signed)
+        assert older.status == Status.SUPERSEDED and older.signed_at is None
+
+
+def test_a_screening_from_the_api_while_a_draft_runs_is_serialised(awaiting_and_draft, staff):
+    from ketasafe.lib.timeutil import clinic_today
+
+    older, draft = awaiting_and_draft
+    patient = older.patient
+    body = {"protocol": PROTOCOL, "assessed_on": clinic_today().isoformat(),
+            "patient": {"birth_date": patient.birth_date.isoformat(), "sex": patient.sex,
+                        "weight_kg": float(patient.latest_measurement(on=clinic_today()).weight_kg)}}
+    results = _at_once(
+        lambda: services.do_screen_from_api(actor=staff["nurse"], patient=patient, data=body),
+        lambda: services.do_complete_screening(actor=staff["nurse2"], screening=draft))
+    from_api, ran = results
+    assert isinstance(from_api, Screening), results
+    # Whichever went second superseded the other (or found its draft superseded already).
+    assert isinstance(ran, Screening | ScreeningNotEditable), results
+    assert [s.pk for s in _open(patient.pk)] in ([from_api.pk], [draft.pk])
+    assert Screening.objects.get(pk=older.pk).status == Status.SUPERSEDED
+
+
+def test_first_use_of_a_new_rule_set_by_two_patients_at_once_does_not_deadlock(make_patient, staff):
+    """Marking a rule set version used locks its row; a re-run (whose copy writes the audit
+    first) and a draft's run must take that lock and the audit log's in the same order."""
+    admin = staff["admin"]
+    one, two = make_patient(), make_patient()
+    rerun = completed(one, staff["nurse"])
+    draft = services.do_start_intake(actor=staff["nurse2"], patient=two, protocol=PROTOCOL,
+                                     indication="treatment-resistant depression")
+    fresh = services.do_create_ruleset_version(actor=admin, base=services.active_ruleset(),
+                                               version="clinic-2")
+    services.do_activate_ruleset(actor=admin, ruleset=fresh)
+    assert not RuleSetVersion.objects.get(pk=fresh.pk).used
+    results = _at_once(
+        lambda: services.do_complete_screening(actor=staff["nurse"], screening=rerun, systolic=150),
+        lambda: services.do_complete_screening(actor=staff["nurse2"], screening=draft))
+    assert all(isinstance(r, Screening) and r.rules_version == "clinic-2" for r in results), results
+    assert RuleSetVersion.objects.get(pk=fresh.pk).used
