@@ -82,6 +82,39 @@ def threshold_notes() -> dict[str, str]:
     return {f.name: str(f.metadata["source"]) for f in fields(AlertThresholds)}
 
 
+# Sanity bounds of each threshold (mmHg, %, /min, seconds): not clinical advice, only the range
+# outside which a value would switch its alarm off in practice (systolic_high 9999) or make it
+# fire for every patient. A clinic choosing a value outside needs a code change, on purpose.
+# The one definition: the rule-set model's clean() (so every caller: the form, the service, the
+# Django admin) and the form's help text read it.
+THRESHOLD_BOUNDS: dict[str, tuple[Decimal, Decimal, str]] = {
+    "systolic_high": (Decimal(140), Decimal(220), "mmHg"),
+    "diastolic_high": (Decimal(80), Decimal(130), "mmHg"),
+    "spo2_low": (Decimal(80), Decimal(97), "%"),
+    "hr_high": (Decimal(90), Decimal(160), "/min"),
+    "hr_low": (Decimal(30), Decimal(60), "/min"),
+    "rr_low": (Decimal(4), Decimal(12), "/min"),
+    "rise_systolic": (Decimal(10), Decimal(80), "mmHg"),
+    "rise_diastolic": (Decimal(10), Decimal(50), "mmHg"),
+    "stale_after_s": (Decimal(60), Decimal(600), "s"),
+}
+
+
+def threshold_errors(values: Mapping[str, Decimal | None]) -> dict[str, str]:
+    """Field name -> why its value cannot be a threshold (outside its sanity bounds, or a low
+    heart-rate limit not below the high one). A missing or None value is not judged here (it is
+    the field's own "required" error)."""
+    errors: dict[str, str] = {}
+    for name, (low, high, unit) in THRESHOLD_BOUNDS.items():
+        value = values.get(name)
+        if value is not None and not low <= value <= high:
+            errors[name] = f"Must be between {low} and {high} {unit} (sanity bounds)."
+    hr_low, hr_high = values.get("hr_low"), values.get("hr_high")
+    if hr_low is not None and hr_high is not None and "hr_low" not in errors and hr_low >= hr_high:
+        errors["hr_low"] = "Must be below the high heart-rate limit."
+    return errors
+
+
 @dataclass(frozen=True, slots=True)
 class AlertFinding:
     """One rule that fired. For a rise, ``value`` is the rise in mmHg, ``threshold`` the rise

@@ -223,14 +223,27 @@ def _resolve_stale(session: Any, now: dt.datetime, why: str) -> None:
         _system_resolve(alert, now, why)
 
 
-def _system_resolve(alert: Alert, now: dt.datetime, why: str) -> bool:
+def _system_resolve(alert: Alert, now: dt.datetime, why: str,
+                    statuses: Iterable[str] = OPEN_ALERT_STATUSES) -> bool:
     with transaction.atomic():
-        claimed = Alert.objects.filter(pk=alert.pk, status__in=OPEN_ALERT_STATUSES).update(
+        claimed = Alert.objects.filter(pk=alert.pk, status__in=tuple(statuses)).update(
             status=AlertStatus.RESOLVED, resolved_at=now, resolution=why[:300])
         if claimed:
             audit.record("update", actor=SYSTEM, patient=alert.patient_id, obj=alert,
                          after={"status": "resolved", "resolution": why}, detail=f"alert {alert.code} resolved")
     return bool(claimed)
+
+
+def resolve_acknowledged(session: Any, now: dt.datetime, why: str) -> int:
+    """Resolve (as the system, audited) the session's alerts that someone acknowledged but nobody
+    resolved; for a session that left the chair (discharge), whose alerts leave the chair board.
+    A raised alert is never resolved here: nobody has seen it (discharge refuses it; one raised
+    meanwhile stays on the board and escalates). Call it inside the caller's transaction.
+    Returns how many were resolved."""
+    done = 0
+    for alert in Alert.objects.filter(session=session, status=AlertStatus.ACKNOWLEDGED).order_by("id"):
+        done += _system_resolve(alert, now, why, statuses=(AlertStatus.ACKNOWLEDGED,))
+    return done
 
 
 # --- nurse actions -----------------------------------------------------------------------------

@@ -1,5 +1,10 @@
 """What the chair board shows, read in a fixed number of queries whatever the number of chairs
-(chairs, sessions in progress, the last two values of each vital per session, open alerts)."""
+(chairs, sessions in progress, the last two values of each vital per session, open alerts).
+
+Every open alert is on the board: on its session's chair, or, for a session no longer in a chair
+(aborted, cancelled, discharged while an alert was being raised, or in progress without an
+active chair), in a list of its own below the chairs. An alert that still escalates must never
+be off the board."""
 
 from __future__ import annotations
 
@@ -78,7 +83,19 @@ def _trend(kind: str, new: Decimal, old: Decimal | None) -> str:
     return "→"
 
 
-def board_rows(now: dt.datetime) -> list[ChairRow]:
+@dataclass
+class Board:
+    rows: list[ChairRow]
+    # Open alerts of sessions shown on no chair, oldest first, with their session and patient.
+    elsewhere: list[Alert] = field(default_factory=list)
+
+    @property
+    def elsewhere_escalated(self) -> bool:
+        return any(a.escalated_at for a in self.elsewhere if a.status == "raised")
+
+
+def read_board(now: dt.datetime) -> Board:
+    """One row per active chair, and the open alerts of sessions on none of them."""
     chairs = list(Chair.objects.filter(active=True).order_by("name"))
     rows = {c.pk: ChairRow(chair=c) for c in chairs}
     sessions = (TreatmentSession.objects.filter(chair__in=chairs, status__in=IN_CHAIR)
@@ -114,11 +131,18 @@ def board_rows(now: dt.datetime) -> list[ChairRow]:
         for row in by_session.values():
             row.stale = row.last_at is not None and now - row.last_at > OLD_AFTER
         _next_checks(by_session, now)
-        alerts = (Alert.objects.filter(session_id__in=list(by_session), status__in=OPEN_ALERT_STATUSES)
-                  .select_related("acknowledged_by", "escalated_to").order_by("raised_at", "id"))
-        for alert in alerts:
+    # Every open alert in one query (open alerts are few: each is acted on within minutes);
+    # those of a session on no chair are listed apart, never dropped.
+    board = Board(list(rows.values()))
+    alerts = (Alert.objects.filter(status__in=OPEN_ALERT_STATUSES)
+              .select_related("acknowledged_by", "escalated_to", "session", "patient", "chair")
+              .order_by("raised_at", "id"))
+    for alert in alerts:
+        if alert.session_id in by_session:
             by_session[alert.session_id].alerts.append(alert)
-    return list(rows.values())
+        else:
+            board.elsewhere.append(alert)
+    return board
 
 
 def _next_checks(by_session: dict[int, ChairRow], now: dt.datetime) -> None:
@@ -144,7 +168,9 @@ def _next_checks(by_session: dict[int, ChairRow], now: dt.datetime) -> None:
                 break
 
 
-def summary(rows: list[ChairRow]) -> dict[str, Any]:
-    return {"open_alerts": sum(len(r.alerts) for r in rows),
-            "unacknowledged": sum(1 for r in rows for a in r.alerts if a.status == "raised"),
-            "occupied": sum(1 for r in rows if r.session)}
+def summary(board: Board) -> dict[str, Any]:
+    """The counts at the top of the board; the alerts of sessions on no chair count too."""
+    every = [a for r in board.rows for a in r.alerts] + board.elsewhere
+    return {"open_alerts": len(every),
+            "unacknowledged": sum(1 for a in every if a.status == "raised"),
+            "occupied": sum(1 for r in board.rows if r.session)}

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django import forms
 
-from .alert_rules import threshold_notes
-from .models import AlertRuleSet, CodeMapEntry
+from .alert_rules import THRESHOLD_BOUNDS, threshold_notes
+from .models import CLINIC_WIDE_EXISTS, AlertRuleSet, CodeMapEntry
 
 
 class AssignForm(forms.Form):
@@ -39,23 +38,6 @@ class CodeMapEntryForm(forms.ModelForm):
         return data
 
 
-# Sanity bounds of each threshold (mmHg, %, /min, seconds): not clinical advice, only the range
-# outside which a value would switch its alarm off in practice (systolic_high 9999) or make it
-# fire for every patient. A clinic choosing a value outside needs a code change, on purpose.
-THRESHOLD_BOUNDS: dict[str, tuple[Decimal, Decimal, str]] = {
-    "systolic_high": (Decimal(140), Decimal(220), "mmHg"),
-    "diastolic_high": (Decimal(80), Decimal(130), "mmHg"),
-    "spo2_low": (Decimal(80), Decimal(97), "%"),
-    "hr_high": (Decimal(90), Decimal(160), "/min"),
-    "hr_low": (Decimal(30), Decimal(60), "/min"),
-    "rr_low": (Decimal(4), Decimal(12), "/min"),
-    "rise_systolic": (Decimal(10), Decimal(80), "mmHg"),
-    "rise_diastolic": (Decimal(10), Decimal(50), "mmHg"),
-    "stale_after_s": (Decimal(60), Decimal(600), "s"),
-}
-CLINIC_WIDE_EXISTS = "Clinic-wide alert rules already exist: edit them instead of adding a second set."
-
-
 class AlertRuleSetForm(forms.ModelForm):
     class Meta:
         model = AlertRuleSet
@@ -73,14 +55,9 @@ class AlertRuleSetForm(forms.ModelForm):
             "Clinic-wide (every protocol without its own rules)")
 
     def clean(self) -> dict[str, Any]:
+        # The sanity bounds are checked by AlertRuleSet.clean(), which ModelForm validation calls
+        # after this (one definition for every caller); here only what needs the database.
         data = super().clean() or {}
-        for name in AlertRuleSet.THRESHOLD_FIELDS:
-            value = data.get(name)
-            low, high, unit = THRESHOLD_BOUNDS[name]
-            if value is not None and not low <= value <= high:
-                self.add_error(name, f"Must be between {low} and {high} {unit} (sanity bounds).")
-        if data.get("hr_low") and data.get("hr_high") and data["hr_low"] >= data["hr_high"]:
-            self.add_error("hr_low", "Must be below the high heart-rate limit.")
         if data.get("protocol_version") is None and "protocol_version" not in self.errors:
             others = AlertRuleSet.objects.filter(protocol_version=None)
             if self.instance.pk:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Coalesce
+
+from .alert_rules import threshold_errors
 
 
 class VitalKind(models.TextChoices):
@@ -138,6 +143,10 @@ class CodeMapEntry(models.Model):
         return f"{self.system} {self.code} -> {self.loinc}"
 
 
+CLINIC_WIDE_EXISTS = "Clinic-wide alert rules already exist: edit them instead of adding a second set."
+PROTOCOL_RULES_EXIST = "Alert rules for this protocol version already exist: edit them instead of adding a second set."
+
+
 class AlertRuleSet(models.Model):
     """Alert thresholds for one protocol version, or clinic-wide when ``protocol_version`` is
     empty. Field names are those of ``alert_rules.AlertThresholds``; the defaults come from it."""
@@ -165,11 +174,26 @@ class AlertRuleSet(models.Model):
         # is made unique on COALESCE(protocol_version_id, 0); protocol versions are unique anyway.
         constraints = [models.UniqueConstraint(
             Coalesce("protocol_version", Value(0)), name="alert_rules_one_clinic_wide",
-            violation_error_message="Clinic-wide alert rules already exist: edit them instead of adding a "
-                                    "second set.")]
+            violation_error_message=CLINIC_WIDE_EXISTS)]
 
     def __str__(self) -> str:
         return f"Alert rules for {self.protocol_version or 'the clinic'}"
+
+    def clean(self) -> None:
+        """The sanity bounds of every threshold (``alert_rules.THRESHOLD_BOUNDS``), whoever saves:
+        the form (ModelForm validation calls this), ``services.do_save_alert_rules`` (full_clean)
+        and the Django admin."""
+        super().clean()
+        values: dict[str, Decimal | None] = {}
+        for name in self.THRESHOLD_FIELDS:
+            value = getattr(self, name)
+            try:
+                values[name] = None if value is None else Decimal(str(value))
+            except InvalidOperation:
+                values[name] = None  # not a number: the field's own validation says so
+        errors = threshold_errors(values)
+        if errors:
+            raise ValidationError(errors)
 
 
 class AlertStatus(models.TextChoices):

@@ -7,12 +7,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
+from django.utils import timezone
 
 from ketasafe import audit
+from ketasafe.lib.timeutil import clinic_tz
 
 from .models import Observation, Source, VitalKind
 
@@ -28,6 +30,11 @@ KIND_LOINC_UNIT: dict[str, tuple[str, str]] = {
     VitalKind.TEMPERATURE: ("8310-5", "Cel"),
     VitalKind.WEIGHT: ("29463-7", "kg"),
 }
+
+# Unassigned monitor data may be given to a session only if it was taken at most this long before
+# the session's check-in: the monitor is often put on while the patient settles, just before the
+# check-in is recorded; anything older belongs to someone or something else (yesterday's data).
+ASSIGN_BEFORE_CHECK_IN = dt.timedelta(minutes=10)
 
 # Plausible ranges for hand entry (the same as the screening contract's intake validation).
 MANUAL_RANGES: dict[str, tuple[Decimal, Decimal]] = {
@@ -116,16 +123,21 @@ def vitals_series(session: Any, kinds: tuple[str, ...] = ()) -> list[Observation
 
 @transaction.atomic
 def do_assign_observations(*, actor: Any, message: Any, session: Any,
-                           request: HttpRequest | None = None) -> int:
+                           request: HttpRequest | None = None, now: dt.datetime | None = None) -> int:
     """Give a session the unassigned observations of one inbound message (a nurse's decision
     when the monitor's data matched no session). Observations that already belong to a session,
-    or to another patient than the session's, are never moved. Returns the number assigned; audited."""
+    or to another patient than the session's, are never moved. Every one to move must have been
+    taken during this session: from ``ASSIGN_BEFORE_CHECK_IN`` before its check-in to
+    ``FUTURE_SKEW`` after ``now``; otherwise PermissionDenied and nothing moves. Returns the
+    number assigned; audited."""
     from ketasafe.accounts.access import require_capability
     from ketasafe.sessions.models import TreatmentSession
 
+    from .alerts import FUTURE_SKEW
     from .ingest import IN_CHAIR
 
     require_capability(actor, "run_sessions")
+    now = now or timezone.now()
     # Locked and checked here, not only by the view's choices: the session may have ended since
     # the page was shown, and data must never go to a session no longer in the chair.
     session = TreatmentSession.objects.select_for_update().select_related("patient").get(pk=session.pk)
@@ -134,9 +146,24 @@ def do_assign_observations(*, actor: Any, message: Any, session: Any,
     # Data already tied to a patient (by PID-3) only ever goes to that patient's session.
     qs = Observation.objects.select_for_update().filter(
         Q(patient=None) | Q(patient=session.patient), message=message, session=None)
-    ids = list(qs.values_list("id", flat=True))
-    if not ids:
+    rows = list(qs.values_list("id", "observed_at"))
+    if not rows:
         return 0
+    # Readings from before this session (yesterday's, another patient's earlier session) would
+    # raise alerts and enter this session's chart as if they were today's.
+    if session.checked_in_at is None:
+        raise PermissionDenied("This session has no check-in time, so the data cannot be shown to belong to it.")
+    earliest = session.checked_in_at - ASSIGN_BEFORE_CHECK_IN
+    latest = now + FUTURE_SKEW
+    outside = sorted(at for _id, at in rows if not earliest <= at <= latest)
+    if outside:
+        tz = clinic_tz()
+        taken = _when(outside[0], tz) + (f" to {_when(outside[-1], tz)}" if outside[-1] != outside[0] else "")
+        raise PermissionDenied(
+            f"{len(outside)} of the {len(rows)} readings of this message were taken {taken}, outside this "
+            f"session (from {_when(earliest, tz)}, {_minutes(ASSIGN_BEFORE_CHECK_IN)} min before its check-in, "
+            f"to {_when(latest, tz)}): nothing was assigned.")
+    ids = [pk for pk, _at in rows]
     Observation.objects.filter(id__in=ids).update(session=session, patient=session.patient)
     audit.record("update", actor=actor, request=request, patient=session.patient,
                  object_type="monitoring.InboundMessage", object_id=message.pk,
@@ -146,18 +173,43 @@ def do_assign_observations(*, actor: Any, message: Any, session: Any,
     return len(ids)
 
 
+def _when(at: dt.datetime, tz: dt.tzinfo) -> str:
+    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _minutes(delta: dt.timedelta) -> int:
+    return int(delta.total_seconds() // 60)
+
+
 @transaction.atomic
 def do_save_alert_rules(*, actor: Any, instance: Any, request: HttpRequest | None = None) -> Any:
-    """Save a validated AlertRuleSet (from AlertRuleSetForm), audited with before/after."""
-    from .models import AlertRuleSet
+    """Save an AlertRuleSet (from AlertRuleSetForm or any other caller), audited with before/after.
+
+    Validated here whoever the caller is (``full_clean``: the sanity bounds of
+    ``AlertRuleSet.clean``, one rule set per protocol version, one clinic-wide set). A save that
+    loses a race with another save of the same set (both validated before either was stored)
+    meets the database constraint: it is turned into the same ValidationError. On any
+    ValidationError nothing is saved or audited."""
+    from .models import CLINIC_WIDE_EXISTS, PROTOCOL_RULES_EXIST, AlertRuleSet
 
     fields = ("protocol_version", *AlertRuleSet.THRESHOLD_FIELDS)
     before = None
     if instance.pk:
         old = AlertRuleSet.objects.select_for_update().get(pk=instance.pk)
         before = {f: getattr(old, f) for f in fields}
+    instance.full_clean()
     instance.updated_by = actor if getattr(actor, "is_authenticated", False) else None
-    instance.save()
+    try:
+        with transaction.atomic():  # a savepoint: the transaction stays usable after a violation
+            instance.save()
+    except IntegrityError:
+        same_set = AlertRuleSet.objects.filter(protocol_version=instance.protocol_version_id)
+        if instance.pk is not None:
+            same_set = same_set.exclude(pk=instance.pk)
+        if not same_set.exists():
+            raise  # not the race this guards against: a real fault, not the user's input
+        raise ValidationError({"protocol_version": CLINIC_WIDE_EXISTS if instance.protocol_version_id is None
+                               else PROTOCOL_RULES_EXIST}) from None
     audit.record("update" if before else "create", actor=actor, request=request, obj=instance,
                  before=before, after={f: getattr(instance, f) for f in fields}, detail="alert rules")
     return instance

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Max, Min
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,7 +23,7 @@ from ketasafe.sessions.models import TreatmentSession
 from . import codemap
 from .alert_rules import DEFAULT_THRESHOLDS, threshold_notes
 from .alerts import FUTURE_SKEW, AlertActionRefused, baseline_for, do_acknowledge, do_resolve, thresholds_for
-from .board import board_rows, summary
+from .board import read_board, summary
 from .chart import chart_panels
 from .forms import AlertRuleSetForm, AssignForm, CodeMapEntryForm
 from .ingest import IN_CHAIR
@@ -39,8 +39,9 @@ CODE_MAP_INTRO = ("A device code (OBX-3) and what it means: LOINC code, UCUM uni
 
 def _board_context(request: HttpRequest) -> dict[str, Any]:
     now = timezone.now()
-    rows = board_rows(now)
-    return {"rows": rows, "now": now, "poll_seconds": POLL_SECONDS, **summary(rows),
+    board = read_board(now)
+    return {"rows": board.rows, "elsewhere": board.elsewhere, "elsewhere_escalated": board.elsewhere_escalated,
+            "now": now, "poll_seconds": POLL_SECONDS, **summary(board),
             "can_assign": has_capability(request.user, "run_sessions"),
             "unassigned_count": None}
 
@@ -149,15 +150,21 @@ def assign(request: HttpRequest, message_id: int) -> HttpResponse:
     if named is not None:  # data already tied to a patient only goes to that patient's session
         sessions = sessions.filter(patient=named)
     form = AssignForm(request.POST or None, sessions=sessions)
+    status = 200
     if request.method == "POST" and form.is_valid():
-        count = do_assign_observations(actor=request.user, message=message, session=form.cleaned_data["session"],
-                                       request=request)
-        messages.success(request, f"{count} observation(s) assigned.")
-        return redirect("monitoring:unassigned")
+        try:
+            count = do_assign_observations(actor=request.user, message=message,
+                                           session=form.cleaned_data["session"], request=request)
+        except PermissionDenied as exc:  # the session ended meanwhile, or the data is not from it
+            form.add_error(None, str(exc) or "This data cannot be given to that session.")
+            status = 403
+        else:
+            messages.success(request, f"{count} observation(s) assigned.")
+            return redirect("monitoring:unassigned")
     if request.method == "GET":
         audit.record("view", request=request, patient=named, obj=message, detail=request.path)
     return render(request, "monitoring/assign.html", {"message": message, "observations": observations,
-                                                      "form": form, "named": named})
+                                                      "form": form, "named": named}, status=status)
 
 
 @capability_required("configure_clinic")
@@ -220,12 +227,26 @@ def alert_rules_edit(request: HttpRequest, rules_id: int | None = None) -> HttpR
                 raise Http404("No such protocol version.") from None
             initial["protocol_version"] = get_object_or_404(ProtocolVersion, pk=version_id)
     form = AlertRuleSetForm(request.POST or None, instance=instance, initial=initial)
+    status = 200
     if request.method == "POST" and form.is_valid():
-        do_save_alert_rules(actor=request.user, instance=form.save(commit=False), request=request)
-        messages.success(request, "Alert rules saved. They apply to the next readings.")
-        return redirect("monitoring:alert_rules")
+        try:
+            do_save_alert_rules(actor=request.user, instance=form.save(commit=False), request=request)
+        except ValidationError as exc:  # e.g. another admin saved the clinic-wide set meanwhile
+            _add_errors(form, exc)
+            status = 409
+        else:
+            messages.success(request, "Alert rules saved. They apply to the next readings.")
+            return redirect("monitoring:alert_rules")
     return render(request, "form_page.html", {"form": form, "title": "Alert rules",
                                               "intro": "Thresholds in mmHg, %, /min and seconds. Defaults come "
                                                        "from issue 5 and the clinical fact sheet; [U] marks a value "
                                                        "no guideline fixes.",
-                                              "cancel_url": reverse("monitoring:alert_rules")})
+                                              "cancel_url": reverse("monitoring:alert_rules")},
+                  status=status)
+
+
+def _add_errors(form: Any, exc: ValidationError) -> None:
+    """A service's ValidationError shown on the form: on its field when the form has it."""
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+    for name, messages_ in errors.items():
+        form.add_error(name if name in form.fields else None, messages_)

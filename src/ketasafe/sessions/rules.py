@@ -186,6 +186,9 @@ class DischargeInputs:
     responsible_adult_present: bool
     driving_instructions_given: bool
     adverse_events_missing_note: int
+    # Monitor alerts of this session still raised (nobody acknowledged them). Once the session
+    # leaves the chair it leaves the chair board, so none may be left unseen.
+    unacknowledged_alerts: int
 
 
 def discharge_checks(d: DischargeInputs) -> list[CheckResult]:
@@ -248,4 +251,8 @@ def discharge_checks(d: DischargeInputs) -> list[CheckResult]:
     add("ADVERSE-EVENT-NOTES", d.adverse_events_missing_note == 0,
         "every grade 3+ adverse event has a prescriber note" if not d.adverse_events_missing_note
         else f"{d.adverse_events_missing_note} grade 3+ adverse event(s) need a prescriber note")
+    add("ALERTS-ACKNOWLEDGED", d.unacknowledged_alerts == 0,
+        "every monitor alert of this session has been acknowledged" if not d.unacknowledged_alerts
+        else f"{d.unacknowledged_alerts} monitor alert(s) of this session not acknowledged: acknowledge "
+             "them on the chair board first")
     return out

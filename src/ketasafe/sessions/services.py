@@ -679,7 +679,11 @@ def do_discharge(*, actor: Any, session: TreatmentSession, aldrete_answers: Sequ
                  request: HttpRequest | None = None,
                  at: dt.datetime | None = None) -> TreatmentSession:
     """recovery -> discharged, only when every discharge criterion holds (a hard gate: there is
-    no override). Raises GateRefused listing each failed criterion."""
+    no override; a monitor alert nobody acknowledged is one). Raises GateRefused listing each
+    failed criterion. In the same transaction, the session's acknowledged alerts are resolved
+    by the system ("session discharged"): the session leaves the chair board with them."""
+    from ketasafe.monitoring.alerts import resolve_acknowledged
+
     _require(actor, "run_sessions", "discharge")
     at = at or now()
     with transaction.atomic():
@@ -704,6 +708,7 @@ def do_discharge(*, actor: Any, session: TreatmentSession, aldrete_answers: Sequ
                      after={"aldrete_total": total, "ready_to_leave_min": ready_to_leave_min})
         locked = _transition(locked, Status.DISCHARGED, actor=actor, request=request, at=at,
                             changes={"discharged_at": at, "ended_at": at, "end_kind": "discharged"})
+        resolve_acknowledged(locked, at, "session discharged")
     _sync(session, locked)
     return locked
 

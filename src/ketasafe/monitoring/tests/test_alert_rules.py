@@ -10,9 +10,11 @@ import pytest
 
 from ketasafe.monitoring.alert_rules import (
     DEFAULT_THRESHOLDS,
+    THRESHOLD_BOUNDS,
     AlertThresholds,
     evaluate_vitals,
     is_feed_stale,
+    threshold_errors,
     threshold_notes,
 )
 from ketasafe.monitoring.hl7.codes import VitalKind
@@ -151,3 +153,29 @@ def test_custom_stale_period() -> None:
     th = replace(DEFAULT_THRESHOLDS, stale_after_s=D(60))
     assert is_feed_stale(T0, T0 + timedelta(seconds=60), "dosing", th) is True
     assert is_feed_stale(T0, T0 + timedelta(seconds=59), "dosing", th) is False
+
+
+def test_every_threshold_has_sanity_bounds_and_the_defaults_are_within_them() -> None:
+    defaults = {f.name: getattr(DEFAULT_THRESHOLDS, f.name) for f in fields(AlertThresholds)}
+    assert set(THRESHOLD_BOUNDS) == set(defaults)
+    assert threshold_errors(defaults) == {}
+
+
+@pytest.mark.parametrize(("name", "inside", "outside"), [
+    (name, value, value + step)
+    for name, (low, high, _unit) in THRESHOLD_BOUNDS.items()
+    for value, step in ((low, D(-1)), (high, D(1)))
+])  # fmt: skip
+def test_threshold_sanity_bounds_are_inclusive(name: str, inside: Decimal, outside: Decimal) -> None:
+    assert threshold_errors({name: inside}) == {}
+    low, high, unit = THRESHOLD_BOUNDS[name]
+    assert threshold_errors({name: outside}) == {name: f"Must be between {low} and {high} {unit} (sanity bounds)."}
+
+
+def test_the_low_heart_rate_limit_must_be_below_the_high_one_and_missing_values_are_not_judged() -> None:
+    # Within their bounds they cannot cross (hr_low <= 60 < 90 <= hr_high): the check guards the
+    # bounds themselves being changed, and says what is wrong with a high limit set too low.
+    assert threshold_errors({"hr_low": D(50), "hr_high": D(50)}) == {
+        "hr_high": "Must be between 90 and 160 /min (sanity bounds).",
+        "hr_low": "Must be below the high heart-rate limit."}
+    assert threshold_errors({"hr_low": None, "spo2_low": None}) == {}

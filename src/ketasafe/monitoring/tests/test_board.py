@@ -353,3 +353,239 @@ def test_a_code_map_edit_is_audited_with_the_values_it_replaced(make_staff):
     codemap.do_save_code_map_entry(actor=make_staff("clinic_admin"), values={"display": "CHANGED"}, instance=row)
     entry = AuditEntry.objects.filter(detail="code map entry").get()
     assert f'"before":{{"display":"{original}"}}' in entry.changes
+
+
+# --- open alerts of sessions no longer in a chair ---------------------------------------------------
+
+ELSEWHERE = "Open alerts of sessions no longer in a chair"
+
+
+def _alert(session, *, code="SPO2_LOW", minutes_ago=5, **kw):
+    return Alert.objects.create(session=session, chair=session.chair, patient=session.patient, code=code,
+                                message=f"{code}: SpO2 88 % (below 92 %)",
+                                raised_at=timezone.now() - dt.timedelta(minutes=minutes_ago), **kw)
+
+
+def test_an_open_alert_of_an_aborted_session_is_listed_below_the_chairs_and_can_be_handled(client_for, make_patient):
+    aborted = make_session(make_patient(mrn="GONE-1"), chair=make_chair(), status="aborted")
+    alert = _alert(aborted)
+    client = client_for("nurse")
+    html = client.get(reverse("monitoring:board_fragment")).content.decode()
+    assert ELSEWHERE in html
+    chairs, elsewhere = html.split(ELSEWHERE)
+    assert "GONE-1" not in chairs and "Free" in chairs  # the chair itself is free again
+    assert "1 alert to acknowledge" in chairs  # the summary counts it
+    assert "GONE-1" in elsewhere and "SPO2_LOW: SpO2 88 %" in elsewhere and "Session 1" in elsewhere
+    assert ">aborted<" in elsewhere and "alert alert-raised" in elsewhere
+    assert reverse("sessions:detail", args=[aborted.pk]) in elsewhere
+    assert reverse("monitoring:alert_ack", args=[alert.pk]) in elsewhere
+    response = client.post(reverse("monitoring:alert_ack", args=[alert.pk]), HTTP_HX_REQUEST="true")
+    after = response.content.decode().split(ELSEWHERE)[1]
+    assert "alert alert-acknowledged" in after and reverse("monitoring:alert_resolve", args=[alert.pk]) in after
+    alert.refresh_from_db()
+    assert alert.status == "acknowledged" and alert.acknowledged_by == client.user
+    client.post(reverse("monitoring:alert_resolve", args=[alert.pk]))
+    assert ELSEWHERE not in client.get(reverse("monitoring:board_fragment")).content.decode()
+
+
+def test_an_unacknowledged_alert_of_a_cancelled_session_still_escalates_and_is_marked_so(client_for, make_patient):
+    cancelled = make_session(make_patient(mrn="GONE-2"), chair=make_chair(), status="cancelled")
+    alert = _alert(cancelled)
+    assert [a.pk for a in alerts.escalate_due(timezone.now())] == [alert.pk]
+    html = client_for("nurse").get(reverse("monitoring:board_fragment")).content.decode()
+    elsewhere = html.split(ELSEWHERE)[1]
+    assert "alert alert-raised alert-escalated" in elsewhere and "<b>escalated</b>" in elsewhere
+    assert 'class="alerts-elsewhere escalated"' in html
+
+
+def test_only_open_alerts_not_shown_on_a_chair_are_listed_apart(client_for, make_patient):
+    _chair, in_chair = fill_chair(1, make_patient, alert=True)
+    discharged = make_session(make_patient(mrn="DONE-1"), status="discharged")
+    _alert(discharged, status="resolved", resolved_at=timezone.now())
+    client = client_for("nurse")
+    html = client.get(reverse("monitoring:board_fragment")).content.decode()
+    assert ELSEWHERE not in html and "DONE-1" not in html
+    assert html.count('class="alert alert-raised') == 1  # the chair's own, once
+    # A session in progress on no active chair is off the chairs too: its alert is listed apart.
+    chairless = make_session(make_patient(mrn="NO-CHAIR"), status="dosing")
+    _alert(chairless, code="HR_HIGH")
+    html = client.get(reverse("monitoring:board_fragment")).content.decode()
+    chairs, elsewhere = html.split(ELSEWHERE)
+    assert "NO-CHAIR" in elsewhere and in_chair.patient.mrn in chairs and in_chair.patient.mrn not in elsewhere
+
+
+def test_alerts_of_sessions_no_longer_in_a_chair_cost_no_extra_query(client_for, make_patient,
+                                                                     django_assert_num_queries):
+    client = client_for("nurse")
+    for n in range(1, 4):
+        fill_chair(n, make_patient, alert=True)
+    for status in ("aborted", "cancelled", "discharged"):
+        _alert(make_session(make_patient(), status=status))
+    url = reverse("monitoring:board_fragment")
+    client.get(url)
+    with django_assert_num_queries(8):  # as test_fragment_query_count_is_fixed
+        response = client.get(url, HTTP_X_KETASAFE_POLL="1")
+    html = response.content.decode()
+    assert html.count('class="alert alert-raised') == 6
+    assert html.split(ELSEWHERE)[1].count('class="alert alert-raised') == 3
+
+
+# --- assigning unassigned data: only data taken during the session ----------------------------------
+
+def _lost_message(control_id, at):
+    process_message(oru(control_id, bed="NO^^SUCH", at=at))
+    return InboundMessage.objects.get(control_id=control_id)
+
+
+def test_monitor_data_from_yesterday_cannot_be_assigned_to_todays_session(make_staff, make_patient):
+    from django.core.exceptions import PermissionDenied
+
+    from ketasafe.audit.models import AuditEntry
+    from ketasafe.monitoring.services import do_assign_observations
+
+    nurse = make_staff("nurse")
+    now = timezone.now().replace(microsecond=0)
+    session = make_session(make_patient(), chair=make_chair())  # checked in 40 minutes ago
+    message = _lost_message("YESTERDAY", now - dt.timedelta(days=1))
+    with pytest.raises(PermissionDenied) as exc:
+        do_assign_observations(actor=nurse, message=message, session=session, now=now)
+    assert str(exc.value).startswith("7 of the 7 readings of this message were taken ")
+    assert "outside this session" in str(exc.value) and "nothing was assigned" in str(exc.value)
+    assert not Observation.objects.exclude(session=None).exists()
+    assert not AuditEntry.objects.filter(detail="unassigned monitor data assigned to a session").exists()
+
+
+@pytest.mark.parametrize(("after_check_in", "ahead_of_now", "allowed"), [
+    (-dt.timedelta(minutes=10), None, True),
+    (-dt.timedelta(minutes=10, seconds=1), None, False),
+    (None, dt.timedelta(minutes=5), True),  # alerts.FUTURE_SKEW
+    (None, dt.timedelta(minutes=5, seconds=1), False),
+])  # fmt: skip
+def test_assignable_data_runs_from_10_minutes_before_check_in_to_the_clock_skew_ahead(
+        after_check_in, ahead_of_now, allowed, make_staff, make_patient):
+    from django.core.exceptions import PermissionDenied
+
+    from ketasafe.monitoring.services import ASSIGN_BEFORE_CHECK_IN, do_assign_observations
+    from ketasafe.sessions.models import TreatmentSession
+
+    assert ASSIGN_BEFORE_CHECK_IN == dt.timedelta(minutes=10)
+    nurse = make_staff("nurse")
+    now = timezone.now().replace(microsecond=0)
+    session = make_session(make_patient(), chair=make_chair())
+    checked_in = now - dt.timedelta(minutes=40)
+    TreatmentSession.objects.filter(pk=session.pk).update(checked_in_at=checked_in)
+    at = checked_in + after_check_in if after_check_in is not None else now + ahead_of_now
+    message = _lost_message("EDGE", at)
+    if allowed:
+        assert do_assign_observations(actor=nurse, message=message, session=session, now=now) == 7
+    else:
+        with pytest.raises(PermissionDenied, match="outside this session"):
+            do_assign_observations(actor=nurse, message=message, session=session, now=now)
+        assert not Observation.objects.exclude(session=None).exists()
+
+
+def test_one_old_reading_in_a_message_keeps_the_whole_message_off_the_session(make_staff, make_patient):
+    from django.core.exceptions import PermissionDenied
+
+    from ketasafe.monitoring.services import do_assign_observations
+
+    nurse = make_staff("nurse")
+    now = timezone.now().replace(microsecond=0)
+    session = make_session(make_patient(), chair=make_chair())
+    message = _lost_message("MIXED", now - dt.timedelta(minutes=1))
+    one = Observation.objects.filter(message=message).order_by("id").last()
+    Observation.objects.filter(pk=one.pk).update(observed_at=now - dt.timedelta(hours=5))
+    with pytest.raises(PermissionDenied, match="1 of the 7 readings"):
+        do_assign_observations(actor=nurse, message=message, session=session, now=now)
+    assert not Observation.objects.exclude(session=None).exists()
+
+
+def test_assigning_old_data_on_the_page_shows_why_and_assigns_nothing(client_for, make_patient):
+    session = make_session(make_patient(), chair=make_chair())
+    message = _lost_message("OLD-PAGE", timezone.now() - dt.timedelta(days=1))
+    response = client_for("nurse").post(reverse("monitoring:assign", args=[message.pk]), {"session": session.pk})
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert "<h1>Assign monitor data</h1>" in html  # the form again, not an error page
+    assert '<ul class="errorlist" role="alert"><li>7 of the 7 readings' in html and "nothing was assigned" in html
+    assert not Observation.objects.exclude(session=None).exists()
+
+
+# --- alert rules: bounds and the one clinic-wide set, whoever saves --------------------------------
+
+THRESHOLDS = {name: Decimal(value) for name, value in RULES.items() if name != "protocol_version"}
+
+
+def test_the_service_refuses_thresholds_outside_the_sanity_bounds_and_saves_nothing(make_staff):
+    from django.core.exceptions import ValidationError
+
+    from ketasafe.audit.models import AuditEntry
+    from ketasafe.monitoring.services import do_save_alert_rules
+
+    admin = make_staff("clinic_admin")
+    with pytest.raises(ValidationError) as exc:
+        do_save_alert_rules(actor=admin, instance=AlertRuleSet(**{**THRESHOLDS, "systolic_high": Decimal(9999)}))
+    assert exc.value.message_dict == {"systolic_high": ["Must be between 140 and 220 mmHg (sanity bounds)."]}
+    assert not AlertRuleSet.objects.exists()
+    rules = do_save_alert_rules(actor=admin, instance=AlertRuleSet(**THRESHOLDS))
+    rules.spo2_low = Decimal("0.1")  # would never alarm
+    with pytest.raises(ValidationError, match="sanity bounds"):
+        do_save_alert_rules(actor=admin, instance=rules)
+    assert AlertRuleSet.objects.get().spo2_low == Decimal(92)
+    assert AuditEntry.objects.filter(detail="alert rules").count() == 1  # the valid save only
+
+
+def test_the_model_itself_refuses_thresholds_outside_the_sanity_bounds():
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as exc:
+        AlertRuleSet(**{**THRESHOLDS, "hr_low": Decimal(61), "stale_after_s": Decimal(999999)}).full_clean()
+    assert set(exc.value.message_dict) == {"hr_low", "stale_after_s"}
+    AlertRuleSet(**THRESHOLDS).full_clean()
+
+
+def test_a_clinic_wide_set_saved_by_another_admin_after_the_form_was_checked_is_a_form_error(client_for,
+                                                                                             monkeypatch):
+    from ketasafe.monitoring import services, views
+    from ketasafe.monitoring.models import CLINIC_WIDE_EXISTS
+
+    real = services.do_save_alert_rules
+
+    def other_admin_saves_first(**kwargs):
+        AlertRuleSet.objects.create(**{**THRESHOLDS, "systolic_high": Decimal(170)})
+        return real(**kwargs)
+
+    monkeypatch.setattr(views, "do_save_alert_rules", other_admin_saves_first)
+    response = client_for("clinic_admin").post(reverse("monitoring:alert_rules_new"), RULES)
+    assert response.status_code == 409
+    assert CLINIC_WIDE_EXISTS in response.content.decode()
+    assert list(AlertRuleSet.objects.values_list("systolic_high", flat=True)) == [Decimal(170)]
+
+
+@pytest.mark.parametrize("for_protocol", [False, True])
+def test_a_rule_set_stored_between_validation_and_insert_is_a_validation_error_not_a_500(for_protocol, make_staff,
+                                                                                        monkeypatch):
+    """Both saves passed full_clean before either inserted: the database constraint decides."""
+    from django.core.exceptions import ValidationError
+
+    from ketasafe.audit.models import AuditEntry
+    from ketasafe.monitoring.models import CLINIC_WIDE_EXISTS, PROTOCOL_RULES_EXIST
+    from ketasafe.monitoring.services import do_save_alert_rules
+    from ketasafe.protocols.models import ProtocolVersion
+
+    version = ProtocolVersion.objects.get_or_create(protocol_id="esketamine-trd", label="ketasafe-v1",
+                                                    defaults={"changes": {}})[0] if for_protocol else None
+    real_full_clean = AlertRuleSet.full_clean
+
+    def full_clean_then_the_other_save_lands(self, *args, **kwargs):
+        real_full_clean(self, *args, **kwargs)
+        AlertRuleSet.objects.create(protocol_version=version, **THRESHOLDS)
+
+    monkeypatch.setattr(AlertRuleSet, "full_clean", full_clean_then_the_other_save_lands)
+    mine = AlertRuleSet(protocol_version=version, **{**THRESHOLDS, "systolic_high": Decimal(170)})
+    with pytest.raises(ValidationError) as exc:
+        do_save_alert_rules(actor=make_staff("clinic_admin"), instance=mine)
+    assert exc.value.message_dict == {"protocol_version": [PROTOCOL_RULES_EXIST if for_protocol
+                                                           else CLINIC_WIDE_EXISTS]}
+    assert mine.pk is None
+    assert not AuditEntry.objects.filter(detail="alert rules").exists()
