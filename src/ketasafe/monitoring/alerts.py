@@ -9,8 +9,11 @@
   ahead cannot hide later readings. A PID-3 patient mismatch on a chair raises ``DATA_CONFLICT``
   on that chair's session.
 - At most one open alert per session and code (a unique constraint; a race loses quietly).
+- Every reading judged is marked ``judged``; ``judge_pending`` (in the watch) judges those of a
+  session in the chair that were left unjudged (a failed evaluation, a process stopped between
+  commit and evaluation), so a failure delays an alert by seconds instead of losing it.
 - ``run_watch(now)`` is the periodic part (the listener runs it every few seconds; ``ketasafe
-  monitor_watch`` runs it on its own): escalation of alerts not acknowledged within
+  monitor_watch`` runs it on its own): late judging, escalation of alerts not acknowledged within
   ``ESCALATE_AFTER`` to the session's prescriber on site, and the stale-feed rule. Work is
   claimed with conditional updates (STYLE §8), so several watchers never double an escalation.
 """
@@ -42,11 +45,23 @@ from .alert_rules import (
     evaluate_vitals,
     is_feed_stale,
 )
-from .models import OPEN_ALERT_STATUSES, STALE_FEED, Alert, AlertRuleSet, AlertStatus, Observation
+from .models import (
+    OPEN_ALERT_STATUSES,
+    PENDING_JUDGEMENT,
+    STALE_FEED,
+    Alert,
+    AlertRuleSet,
+    AlertStatus,
+    Observation,
+)
 
 log = logging.getLogger("ketasafe.monitoring.alerts")
 
 ESCALATE_AFTER = dt.timedelta(minutes=2)
+# The watch judges a reading left unjudged once it is this old (its own evaluation runs at once,
+# on commit), at most this many per pass (the rest on the next pass, seconds later).
+JUDGE_PENDING_AFTER = dt.timedelta(seconds=15)
+JUDGE_PENDING_BATCH = 2000
 SYSTEM = "system:alerts"
 # Sessions whose vitals are judged: the patient is in the chair (pre-dose readings count too).
 JUDGED = frozenset({Status.CHECKED_IN, Status.PRE_CHECKS_PASSED, Status.DOSING, Status.MONITORING,
@@ -154,7 +169,10 @@ def evaluate_session(session_id: int, *, kinds: set[str] | None = None,
                .only("id", "status", "dosing_started_at", "patient__id", "patient__mrn", "chair__id",
                      "chair__name", "order__id", "order__protocol_version_id")
                .filter(pk=session_id).first())
+    message_ids, observation_ids = set(message_ids), set(observation_ids)
     if session is None or session.status not in JUDGED:
+        _mark_judged(Observation.objects.filter(Q(message_id__in=message_ids) | Q(pk__in=observation_ids)),
+                     session_id)  # nothing to judge outside the chair: off the watch's list
         return []
     latest: dict[str, Observation] = {}
     qs = Observation.objects.filter(session=session).exclude(kind="").exclude(value=None)
@@ -162,7 +180,6 @@ def evaluate_session(session_id: int, *, kinds: set[str] | None = None,
         qs = qs.filter(kind__in=kinds)
     for obs in qs.filter(observed_at__lte=now + FUTURE_SKEW).order_by("-observed_at", "-id")[:50]:
         latest.setdefault(obs.kind, obs)
-    message_ids, observation_ids = set(message_ids), set(observation_ids)
     new: list[Observation] = []
     if message_ids or observation_ids:
         new = list(qs.filter(Q(message_id__in=message_ids) | Q(pk__in=observation_ids)).order_by("id"))
@@ -191,8 +208,41 @@ def evaluate_session(session_id: int, *, kinds: set[str] | None = None,
         alert = _raise(session, finding, source, now)
         if alert is not None:
             raised.append(alert)
+    # After the alerts are stored: a reading is marked only once it has been judged.
+    _mark_judged(Observation.objects.filter(pk__in=[o.pk for o in (*new, *latest.values())]), session_id)
     _resolve_stale(session, now, "numerics arrived again")
     return raised
+
+
+def _mark_judged(readings: Any, session_id: int) -> None:
+    readings.filter(session_id=session_id, judged=False).update(judged=True)
+
+
+def judge_pending(now: dt.datetime) -> int:
+    """The safety net of the on-commit evaluation: judge every reading of a session in the chair
+    that the rules have not judged (its evaluation failed, or the process stopped after the
+    commit: a monitor that then sends the message again gets AA for the stored copy, and nothing
+    would judge it). Readings younger than ``JUDGE_PENDING_AFTER`` are left to their own
+    evaluation, which is normally done within milliseconds. Returns how many were judged."""
+    pending = (Observation.objects.filter(PENDING_JUDGEMENT)
+               .filter(session__status__in=JUDGED, created_at__lte=now - JUDGE_PENDING_AFTER)
+               .order_by("id").values_list("session_id", "id", "kind")[:JUDGE_PENDING_BATCH])
+    by_session: dict[int, tuple[list[int], set[str]]] = {}
+    for session_id, observation_id, kind in pending:
+        ids, kinds = by_session.setdefault(session_id, ([], set()))
+        ids.append(observation_id)
+        kinds.add(kind)
+    done = 0
+    for session_id, (ids, kinds) in by_session.items():
+        log.warning("judging %d reading(s) of session %s late: their evaluation did not run or failed",
+                    len(ids), session_id)
+        try:
+            # As the on-commit evaluation would have: each reading, and the latest of its kinds.
+            evaluate_session(session_id, kinds=kinds, now=now, observation_ids=ids)
+            done += len(ids)
+        except Exception:  # noqa: BLE001 - one session's failure must not stop the others'
+            log.exception("late alert evaluation failed for session %s", session_id)
+    return done
 
 
 def _raise(session: Any, finding: AlertFinding | None, obs: Observation | None, now: dt.datetime, *,
@@ -341,6 +391,7 @@ def check_stale_feeds(now: dt.datetime) -> list[Alert]:
 def run_watch(now: dt.datetime | None = None) -> dict[str, int]:
     """One pass of the periodic work. Safe to run from several processes at once."""
     now = now or timezone.now()
+    judged = judge_pending(now)
     escalated = escalate_due(now)
     stale = check_stale_feeds(now)
-    return {"escalated": len(escalated), "stale": len(stale)}
+    return {"judged_late": judged, "escalated": len(escalated), "stale": len(stale)}

@@ -30,6 +30,12 @@ class Source(models.TextChoices):
     MANUAL = "manual"
 
 
+# A reading the alert rules judge and have not judged yet (the watch's query uses these terms
+# exactly, so that the partial index "observation_unjudged" serves it).
+PENDING_JUDGEMENT = (models.Q(judged=False) & models.Q(session__isnull=False) & models.Q(value__isnull=False)
+                     & ~models.Q(kind=""))
+
+
 class Observation(models.Model):
     """One measured value. Monitor data is stored as received (raw fields kept) and, where the
     code map knows it, as a LOINC/UCUM value with a kind. Flags say what was odd about it."""
@@ -64,11 +70,18 @@ class Observation(models.Model):
     unmapped = models.BooleanField(default=False)
     flags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set once the alert rules have judged this reading (alerts.evaluate_session). A reading of a
+    # session left unjudged (its on-commit evaluation failed, or the process stopped between the
+    # commit and the evaluation) is judged by the periodic watch (alerts.judge_pending). A
+    # database default, so that the ingest's plain INSERTs need not name it.
+    judged = models.BooleanField(db_default=False)
 
     class Meta:
         indexes = [
             models.Index(fields=["session", "kind", "observed_at"]),
             models.Index(fields=["id"], condition=models.Q(unmapped=True), name="observation_unmapped"),
+            # Only readings the watch may still have to judge: empty once the rules have run.
+            models.Index(fields=["session"], condition=PENDING_JUDGEMENT, name="observation_unjudged"),
         ]
 
     def __str__(self) -> str:

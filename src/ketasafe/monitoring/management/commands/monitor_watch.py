@@ -15,7 +15,8 @@ from ketasafe.monitoring.alerts import run_watch
 
 
 class Command(BaseCommand):
-    help = "Escalate alerts not acknowledged within 2 minutes; raise stale-feed alerts."
+    help = ("Judge readings whose alert evaluation did not run; escalate alerts not acknowledged "
+            "within 2 minutes; raise stale-feed alerts.")
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--interval", type=float, default=5.0)
@@ -26,6 +27,7 @@ class Command(BaseCommand):
             close_old_connections()
             result = run_watch()
             if once:
-                self.stdout.write(f"escalated={result['escalated']} stale={result['stale']}")
+                self.stdout.write(f"judged_late={result['judged_late']} escalated={result['escalated']} "
+                                  f"stale={result['stale']}")
                 return
             time.sleep(interval)

@@ -1,0 +1,89 @@
+"""No reading goes unjudged: a reading whose on-commit evaluation failed or never ran (the
+process stopped between the commit and the evaluation) is judged by the periodic watch, once."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from ketasafe.monitoring import alerts
+from ketasafe.monitoring.alerts import do_acknowledge, do_resolve, run_watch
+from ketasafe.monitoring.ingest import process_message
+from ketasafe.monitoring.models import Alert, Observation
+from ketasafe.monitoring.services import do_record_manual_vitals
+
+from .helpers import make_chair, make_session, oru
+
+pytestmark = pytest.mark.django_db
+LATER = alerts.JUDGE_PENDING_AFTER + dt.timedelta(seconds=1)
+
+
+@pytest.fixture
+def session(make_patient):
+    return make_session(make_patient(), chair=make_chair())
+
+
+def _numerics(session) -> set[bool]:
+    return set(Observation.objects.filter(session=session).exclude(value=None).exclude(kind="")
+               .values_list("judged", flat=True))
+
+
+def test_a_reading_whose_evaluation_failed_is_judged_by_the_watch(session, monkeypatch,
+                                                                  django_capture_on_commit_callbacks):
+    def fails(*args, **kwargs):
+        raise RuntimeError("database is locked")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(alerts, "evaluate_session", fails)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert b"MSA|AA|" in process_message(oru("F1", systolic=190))
+    assert not Alert.objects.exists() and _numerics(session) == {False}
+    result = run_watch(timezone.now() + LATER)
+    assert result["judged_late"] == 5
+    assert Alert.objects.get().code == "SBP_HIGH" and _numerics(session) == {True}
+    assert run_watch(timezone.now() + 2 * LATER)["judged_late"] == 0
+
+
+def test_a_reading_stored_just_before_the_process_stopped_is_judged_by_the_watch(
+        session, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):  # committed; its callbacks never ran
+        process_message(oru("K1", spo2=86))
+    # The monitor sends it again after the restart: acknowledged, not stored again, not judged.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert b"MSA|AA|" in process_message(oru("K1", spo2=86))
+    assert not Alert.objects.exists()
+    assert run_watch(timezone.now())["judged_late"] == 0  # too young: its own evaluation may be running
+    run_watch(timezone.now() + LATER)
+    assert Alert.objects.get().code == "SPO2_LOW"
+
+
+def test_manual_vitals_whose_evaluation_never_ran_are_judged_by_the_watch(session, make_staff,
+                                                                         django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        do_record_manual_vitals(actor=make_staff("nurse"), session=session,
+                                values={"systolic": 120, "diastolic": 115}, observed_at=timezone.now())
+    run_watch(timezone.now() + LATER)
+    assert Alert.objects.get().code == "DBP_HIGH"
+
+
+def test_a_judged_reading_is_not_judged_again_after_its_alert_was_resolved(session, make_staff,
+                                                                           django_capture_on_commit_callbacks):
+    nurse = make_staff("nurse")
+    with django_capture_on_commit_callbacks(execute=True):
+        process_message(oru("J1", systolic=190))
+    alert = Alert.objects.get()
+    do_acknowledge(actor=nurse, alert=alert)
+    do_resolve(actor=nurse, alert=alert, note="rechecked by hand: 150/85")
+    assert _numerics(session) == {True}
+    assert run_watch(timezone.now() + LATER)["judged_late"] == 0
+    assert Alert.objects.count() == 1
+
+
+def test_readings_of_a_session_outside_the_chair_are_not_judged(make_patient, django_capture_on_commit_callbacks):
+    ended = make_session(make_patient(), chair=make_chair("CHAIR9"), status="discharged")
+    Observation.objects.create(session=ended, patient=ended.patient, kind="systolic", value=200,
+                               observed_at=timezone.now(), source="manual")
+    assert run_watch(timezone.now() + LATER)["judged_late"] == 0
+    assert not Alert.objects.exists()
