@@ -140,7 +140,7 @@ def do_assign_observations(*, actor: Any, message: Any, session: Any,
     now = now or timezone.now()
     # Locked and checked here, not only by the view's choices: the session may have ended since
     # the page was shown, and data must never go to a session no longer in the chair.
-    session = TreatmentSession.objects.select_for_update().select_related("patient").get(pk=session.pk)
+    session = TreatmentSession.objects.select_for_update(of=("self",)).select_related("patient").get(pk=session.pk)
     if session.status not in IN_CHAIR:
         raise PermissionDenied("Monitor data can only be given to a session in progress in a chair.")
     # Data already tied to a patient (by PID-3) only ever goes to that patient's session.

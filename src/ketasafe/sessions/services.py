@@ -103,8 +103,11 @@ def _lock(session: TreatmentSession, expected_row_version: int | None) -> Treatm
     """Lock the session row and then its patient's row (always in that order). The patient
     lock serialises actions on different sessions of one patient, so the checks across them
     (another session in progress, a dose within the minimum interval) cannot race on
-    PostgreSQL. Raises StaleSession when the form's row_version is not the current one."""
-    locked = (TreatmentSession.objects.select_for_update()
+    PostgreSQL. Raises StaleSession when the form's row_version is not the current one.
+    ``of=("self",)``: the join must not lock the order and the protocol version too (on
+    PostgreSQL it would: every session of a protocol version would wait on one row, and the
+    order row would be taken before the patient's, against do_schedule's patient-then-order)."""
+    locked = (TreatmentSession.objects.select_for_update(of=("self",))
               .select_related("patient", "order", "order__protocol_version")
               .get(pk=session.pk))
     Patient.objects.select_for_update().filter(pk=locked.patient_id).values_list("pk").first()

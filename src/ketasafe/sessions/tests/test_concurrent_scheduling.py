@@ -111,3 +111,48 @@ def test_one_patient_checked_in_to_two_chairs_at_once_gets_one_chair(gate, team,
     statuses = sorted(TreatmentSession.objects.filter(pk__in=[first.pk, second.pk])
                       .values_list("status", flat=True))
     assert statuses == sorted([Status.CHECKED_IN.value, Status.SCHEDULED.value])
+
+
+def test_a_session_action_locks_the_session_and_patient_not_the_order(gate, team, patient, now, monkeypatch):
+    """_lock must not lock the order (or the protocol version shared by every patient on it)
+    through its join: on PostgreSQL that put every session of a protocol version behind one row,
+    and took the order before the patient, against do_schedule's patient-then-order."""
+    from django.db import DatabaseError, connection, transaction
+
+    from ketasafe import audit
+    from ketasafe.protocols.models import TreatmentOrder
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL only (SQLite locks the whole database)")
+    order = sign_order(patient, team["prescriber"], "esketamine-trd", sessions=2, at=now - dt.timedelta(days=1))
+    session = schedule(order, team["nurse"], now, chair_n=1)
+    inside, release = threading.Event(), threading.Event()
+    real = audit.record
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread() and not inside.is_set():
+            inside.set()  # the check-in holds its locks now, until it commits
+            release.wait(timeout=10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "record", held)
+
+    def check_in() -> None:
+        try:
+            services.do_check_in(actor=team["nurse"], session=session, at=now)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=check_in)
+    worker.start()
+    try:
+        assert inside.wait(timeout=10)
+        with transaction.atomic():
+            locked = TreatmentOrder.objects.select_for_update(nowait=True).filter(pk=order.pk)
+            try:
+                assert list(locked.values_list("pk", flat=True)) == [order.pk]
+            except DatabaseError as exc:
+                pytest.fail(f"the check-in holds a lock on the order: {exc}")
+    finally:
+        release.set()
+        worker.join(timeout=30)
