@@ -2,6 +2,14 @@
 
 Call it inside the same `transaction.atomic()` block as the change it records: if the change
 rolls back, so does its entry, and an entry never exists for a change that did not happen.
+
+Lock order (PostgreSQL): the first entry of a transaction locks the chain head until commit, so
+every writer is serialised from its first entry on. A service therefore takes the row locks it
+needs *before* its first entry, and takes them FOR NO KEY UPDATE (``select_for_update(
+no_key=True)``, with ``of=("self",)`` beside ``select_related``): foreign keys are checked at
+commit with a KEY SHARE lock on the referenced row, which a plain FOR UPDATE would block while
+its holder waits for the chain head (a deadlock; tests in sessions/screening
+``test_concurrent_*``).
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def do_create_version(*, actor: Any, protocol: str, kind: str, title: str, body:
     document, created = ConsentDocument.objects.get_or_create(protocol=protocol, kind=kind)
     if created:
         audit.record("create", actor=actor, request=request, obj=document, after={"protocol": protocol, "kind": kind})
-    document = ConsentDocument.objects.select_for_update().get(pk=document.pk)
+    document = ConsentDocument.objects.select_for_update(no_key=True).get(pk=document.pk)
     _check_goes_forward(document, effective_date)
     number = (document.versions.aggregate(n=Max("version"))["n"] or 0) + 1
     version = ConsentVersion(document=document, version=number, title=title, body=body,
@@ -99,10 +99,10 @@ def do_publish_version(*, actor: Any, version: ConsentVersion,
                        request: HttpRequest | None = None) -> ConsentVersion:
     """Publish a draft. From its effective date, signatures of earlier versions are stale."""
     require_capability(actor, "manage_consent_documents")
-    version = ConsentVersion.objects.select_for_update().get(pk=version.pk)
+    version = ConsentVersion.objects.select_for_update(no_key=True).get(pk=version.pk)
     if version.published:
         raise ConsentVersionLocked(f"Version {version.version} is already published.")
-    ConsentDocument.objects.select_for_update().get(pk=version.document_id)  # one publisher at a time
+    ConsentDocument.objects.select_for_update(no_key=True).get(pk=version.document_id)  # one publisher at a time
     _check_goes_forward(version.document, version.effective_date, version.version)
     version.published = True
     version.published_at = timezone.now()
@@ -158,11 +158,11 @@ def do_withdraw(*, actor: Any, signature: ConsentSignature, reason: str = "",
     counts. Every signature of the patient on that document still in force is withdrawn, not
     only the one chosen: the gate reads the newest one, which may not be it."""
     require_capability(actor, WITNESS_CAPABILITY)
-    signature = ConsentSignature.objects.select_for_update().get(pk=signature.pk)
+    signature = ConsentSignature.objects.select_for_update(no_key=True).get(pk=signature.pk)
     if signature.withdrawn_at is not None:
         raise AlreadyWithdrawn("This consent was already withdrawn.")
     withdrawn_at = timezone.now()
-    in_force = (ConsentSignature.objects.select_for_update()
+    in_force = (ConsentSignature.objects.select_for_update(no_key=True)
                 .filter(patient_id=signature.patient_id, version__document_id=signature.version.document_id,
                         withdrawn_at=None).order_by("id"))
     for each in in_force:

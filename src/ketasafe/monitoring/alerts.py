@@ -284,6 +284,14 @@ def _system_resolve(alert: Alert, now: dt.datetime, why: str,
     return bool(claimed)
 
 
+def lock_open_alerts(session: Any) -> list[Alert]:
+    """Row-lock the session's open alerts (for a caller that will change them after writing
+    audit entries: take this first, as every alert action takes the alert row before the audit
+    chain)."""
+    return list(Alert.objects.select_for_update(no_key=True)
+                .filter(session=session, status__in=OPEN_ALERT_STATUSES).order_by("id"))
+
+
 def resolve_acknowledged(session: Any, now: dt.datetime, why: str) -> int:
     """Resolve (as the system, audited) the session's alerts that someone acknowledged but nobody
     resolved; for a session that left the chair (discharge), whose alerts leave the chair board.

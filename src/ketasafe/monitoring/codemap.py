@@ -196,7 +196,7 @@ def do_save_code_map_entry(*, actor: Any, values: dict[str, Any], instance: Code
     else:
         # The row as stored (a bound ModelForm has already written the new values onto its
         # instance): what the audit entry calls "before".
-        instance = CodeMapEntry.objects.select_for_update().get(pk=instance.pk)
+        instance = CodeMapEntry.objects.select_for_update(no_key=True).get(pk=instance.pk)
         before = {f: getattr(instance, f) for f in values}
     errors = entry_errors({name: getattr(instance, name) for name in (
         "loinc", "extra_loinc", "ucum_unit", "kind", "plausible_low", "plausible_high")} | values)

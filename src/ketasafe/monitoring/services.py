@@ -140,11 +140,12 @@ def do_assign_observations(*, actor: Any, message: Any, session: Any,
     now = now or timezone.now()
     # Locked and checked here, not only by the view's choices: the session may have ended since
     # the page was shown, and data must never go to a session no longer in the chair.
-    session = TreatmentSession.objects.select_for_update(of=("self",)).select_related("patient").get(pk=session.pk)
+    session = (TreatmentSession.objects.select_for_update(of=("self",), no_key=True).select_related("patient")
+               .get(pk=session.pk))
     if session.status not in IN_CHAIR:
         raise PermissionDenied("Monitor data can only be given to a session in progress in a chair.")
     # Data already tied to a patient (by PID-3) only ever goes to that patient's session.
-    qs = Observation.objects.select_for_update().filter(
+    qs = Observation.objects.select_for_update(no_key=True).filter(
         Q(patient=None) | Q(patient=session.patient), message=message, session=None)
     rows = list(qs.values_list("id", "observed_at"))
     if not rows:
@@ -162,7 +163,8 @@ def do_assign_observations(*, actor: Any, message: Any, session: Any,
         raise PermissionDenied(
             f"{len(outside)} of the {len(rows)} readings of this message were taken {taken}, outside this "
             f"session (from {_when(earliest, tz)}, {_minutes(ASSIGN_BEFORE_CHECK_IN)} min before its check-in, "
-            f"to {_when(latest, tz)}): nothing was assigned.")
+            f"to {_when(latest, tz)}): nothing was assigned. If the monitor's clock is wrong, correct "
+            "it and enter this session's vitals by hand.")
     ids = [pk for pk, _at in rows]
     Observation.objects.filter(id__in=ids).update(session=session, patient=session.patient)
     audit.record("update", actor=actor, request=request, patient=session.patient,
@@ -195,7 +197,7 @@ def do_save_alert_rules(*, actor: Any, instance: Any, request: HttpRequest | Non
     fields = ("protocol_version", *AlertRuleSet.THRESHOLD_FIELDS)
     before = None
     if instance.pk:
-        old = AlertRuleSet.objects.select_for_update().get(pk=instance.pk)
+        old = AlertRuleSet.objects.select_for_update(no_key=True).get(pk=instance.pk)
         before = {f: getattr(old, f) for f in fields}
     instance.full_clean()
     instance.updated_by = actor if getattr(actor, "is_authenticated", False) else None

@@ -20,6 +20,10 @@ MRN_PATTERN = re.compile(r"[A-Z0-9-]{3,32}")  # monitors send it in PID-3: no sp
 EARLIEST_DATE = dt.date(1900, 1, 1)
 
 
+def normalise_mrn(value: object) -> str:
+    return str(value or "").strip().upper()
+
+
 class Sex(models.TextChoices):
     FEMALE = "female"
     MALE = "male"
@@ -63,7 +67,7 @@ class Patient(models.Model):
         """The registry's rules for every caller (the services call full_clean), not only the
         form: an MRN as monitors and the contract send it, a birth date that has happened."""
         errors: dict[str, str] = {}
-        self.mrn = (self.mrn or "").strip().upper()
+        self.mrn = normalise_mrn(self.mrn)
         if not MRN_PATTERN.fullmatch(self.mrn):
             errors["mrn"] = "An MRN is 3 to 32 letters, digits or dashes."
         if isinstance(self.birth_date, dt.date):

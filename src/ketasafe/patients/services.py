@@ -12,7 +12,7 @@ from django.utils import timezone
 from ketasafe import audit
 from ketasafe.accounts.access import require_capability
 
-from .models import Allergy, Measurement, Medication, Patient, Problem
+from .models import Allergy, Measurement, Medication, Patient, Problem, normalise_mrn
 
 # Changes to these make any signed screening stale (issue 3): they are screening inputs.
 SCREENING_INPUT_MODELS = (Allergy, Medication, Problem)
@@ -48,7 +48,9 @@ def do_register_patient(*, actor: Any, request: HttpRequest | None = None, **fie
 @transaction.atomic
 def do_update_patient(*, actor: Any, patient: Patient, request: HttpRequest | None = None,
                       **fields: Any) -> Patient:
-    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    patient = Patient.objects.select_for_update(no_key=True).get(pk=patient.pk)
+    if "mrn" in fields:  # compared (and audited) as it will be stored (Patient.clean)
+        fields["mrn"] = normalise_mrn(fields["mrn"])
     changed = {k: v for k, v in fields.items() if getattr(patient, k) != v}
     if not changed:
         return patient
@@ -86,7 +88,7 @@ def do_add_record(*, actor: Any, patient: Patient, model: type[models.Model],
 def do_update_record(*, actor: Any, obj: models.Model, request: HttpRequest | None = None,
                      **fields: Any) -> models.Model:
     """Change fields of a history record (e.g. a problem's status, a medication stopped)."""
-    obj = type(obj).objects.select_for_update().get(pk=obj.pk)  # type: ignore[attr-defined]
+    obj = type(obj).objects.select_for_update(no_key=True).get(pk=obj.pk)  # type: ignore[attr-defined]
     changed = {k: v for k, v in fields.items() if getattr(obj, k) != v}
     if not changed:
         return obj

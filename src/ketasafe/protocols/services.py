@@ -169,7 +169,7 @@ def current_version(order: TreatmentOrder, *, lock: bool = False) -> TreatmentOr
     """The signed version of this order's course, or None when the course was cancelled
     (``lock``: row-locked until the caller's transaction ends)."""
     signed = course_versions(order).filter(status=OrderStatus.SIGNED)
-    return (signed.select_for_update() if lock else signed).order_by("-version").first()
+    return (signed.select_for_update(no_key=True) if lock else signed).order_by("-version").first()
 
 
 def signed_orders(patient: Patient) -> QuerySet[TreatmentOrder]:
@@ -280,7 +280,7 @@ def do_sign_order(*, actor: Any, patient: Patient, protocol_version: ProtocolVer
     with transaction.atomic():
         # One course at a time per patient: two open courses could dose the patient twice in a
         # day. Change the open course (a new version) or cancel it first.
-        Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk").first()
+        Patient.objects.select_for_update(no_key=True).filter(pk=patient.pk).values_list("pk").first()
         other = open_courses(patient, besides=supersedes)
         if other:
             o = other[0]
@@ -291,7 +291,7 @@ def do_sign_order(*, actor: Any, patient: Patient, protocol_version: ProtocolVer
         version = 1
         root = None
         if supersedes is not None:
-            old = TreatmentOrder.objects.select_for_update().get(pk=supersedes.pk)
+            old = TreatmentOrder.objects.select_for_update(no_key=True).get(pk=supersedes.pk)
             if old.status != OrderStatus.SIGNED:
                 raise OrderRefused(f"Order {old.pk} v{old.version} is {old.status}: change the "
                                    "current version of the course.")
@@ -332,7 +332,7 @@ def do_cancel_order(*, actor: Any, order: TreatmentOrder, reason: str, password:
         raise OrderRefused("Give a reason for cancelling the order.", field="reason")
     verify_password(actor, password, request)  # outside the transaction: failures count
     with transaction.atomic():
-        locked = TreatmentOrder.objects.select_for_update().get(pk=order.pk)
+        locked = TreatmentOrder.objects.select_for_update(no_key=True).get(pk=order.pk)
         if locked.status != OrderStatus.SIGNED:
             raise OrderRefused(f"Order {locked.pk} is {locked.status} already.")
         note = (locked.notes + "\n" if locked.notes else "") + f"Cancelled: {reason.strip()}"

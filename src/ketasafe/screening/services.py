@@ -123,7 +123,7 @@ def do_start_intake(*, actor: Any, patient: Patient, protocol: str, indication: 
     if copied_from is not None:
         after["copied_from"] = copied_from.pk
     audit.record("create", actor=actor, request=request, patient=patient, obj=screening, after=after)
-    for old in Screening.objects.select_for_update().filter(
+    for old in Screening.objects.select_for_update(no_key=True).filter(
             patient=patient, protocol=protocol, status=Status.DRAFT).exclude(pk=screening.pk):
         _supersede(old, screening, actor=actor, request=request)
     return screening
@@ -150,7 +150,7 @@ def _supersede(old: Screening, new: Screening, *, actor: Any, request: HttpReque
 def _lock_patient(patient_id: int) -> None:
     """Lock the patient's row: the first lock of every change to their screenings (see the
     module guarantees). Taken again within one transaction it is a no-op."""
-    Patient.objects.select_for_update().filter(pk=patient_id).values_list("pk").first()
+    Patient.objects.select_for_update(no_key=True).filter(pk=patient_id).values_list("pk").first()
 
 
 def _locked(screening: Screening) -> Screening:
@@ -158,7 +158,7 @@ def _locked(screening: Screening) -> Screening:
     the row lock of the join would otherwise take the screening first and then wait for the
     patient while holding it)."""
     _lock_patient(screening.patient_id)
-    return Screening.objects.select_for_update().select_related("patient").get(pk=screening.pk)
+    return Screening.objects.select_for_update(of=("self",), no_key=True).select_related("patient").get(pk=screening.pk)
 
 
 def _ruleset_for_run() -> RuleSetVersion:
@@ -304,7 +304,7 @@ def _run(screening: Screening, data: dict[str, Any], version: RuleSetVersion, *,
                  detail="screening run")
     # Only now, with a decision of its own, does the new screening replace the older open ones
     # (a completed one's decision counted until this moment).
-    for old in Screening.objects.select_for_update().filter(
+    for old in Screening.objects.select_for_update(no_key=True).filter(
             patient_id=screening.patient_id, protocol=screening.protocol,
             status__in=OPEN_STATUSES).exclude(pk=screening.pk):
         _supersede(old, screening, actor=actor, request=request)
@@ -541,7 +541,7 @@ def _decide(screening: Screening, to: str, *, actor: Any, request: HttpRequest |
                         "justifications": screening.justifications,
                         "not_treated_reason": screening.not_treated_reason},
                  detail="screening signed" if to == Status.SIGNED else "not treated")
-    for old in Screening.objects.select_for_update().filter(
+    for old in Screening.objects.select_for_update(no_key=True).filter(
             patient_id=screening.patient_id, protocol=screening.protocol,
             status__in=DECIDED_STATUSES).exclude(pk=screening.pk):
         _supersede(old, screening, actor=actor, request=request)

@@ -107,10 +107,10 @@ def _lock(session: TreatmentSession, expected_row_version: int | None) -> Treatm
     ``of=("self",)``: the join must not lock the order and the protocol version too (on
     PostgreSQL it would: every session of a protocol version would wait on one row, and the
     order row would be taken before the patient's, against do_schedule's patient-then-order)."""
-    locked = (TreatmentSession.objects.select_for_update(of=("self",))
+    locked = (TreatmentSession.objects.select_for_update(of=("self",), no_key=True)
               .select_related("patient", "order", "order__protocol_version")
               .get(pk=session.pk))
-    Patient.objects.select_for_update().filter(pk=locked.patient_id).values_list("pk").first()
+    Patient.objects.select_for_update(no_key=True).filter(pk=locked.patient_id).values_list("pk").first()
     if expected_row_version is not None and locked.row_version != expected_row_version:
         raise StaleSession()
     return locked
@@ -204,7 +204,7 @@ def do_schedule(*, actor: Any, order: TreatmentOrder, scheduled_at: dt.datetime,
     commits (PostgreSQL runs READ COMMITTED; SQLite queues writers anyway). The signed version
     is then locked too, so an order cancelled meanwhile is seen as cancelled."""
     _require(actor, "schedule_sessions", "schedule sessions")
-    Patient.objects.select_for_update().filter(pk=order.patient_id).values_list("pk").first()
+    Patient.objects.select_for_update(no_key=True).filter(pk=order.patient_id).values_list("pk").first()
     current = protocol_services.current_version(order, lock=True)
     if current is None:
         raise StepRefused("This course's order is cancelled: sign a new order first.")
@@ -241,7 +241,7 @@ def do_check_in(*, actor: Any, session: TreatmentSession, chair: Chair | None = 
             raise StepRefused("Choose a chair for the patient.")
         # Locked, so that two check-ins into one chair are serialised (monitor data is routed
         # by the chair): the second sees the first session and is refused.
-        chair = Chair.objects.select_for_update().get(pk=chair.pk)
+        chair = Chair.objects.select_for_update(no_key=True).get(pk=chair.pk)
         busy = (TreatmentSession.objects.filter(chair=chair)
                 .exclude(status__in=[Status.SCHEDULED, *[s for s in Status if s not in ACTIVE]])
                 .exclude(pk=locked.pk).first())
@@ -279,7 +279,7 @@ def do_update_checklist(*, actor: Any, session: TreatmentSession, values: Mappin
     with transaction.atomic():
         locked = _lock(session, expected_row_version)
         _expect_status(locked, Status.CHECKED_IN, action="change the pre-dose checklist")
-        checklist, _ = Checklist.objects.select_for_update().get_or_create(session=locked)
+        checklist, _ = Checklist.objects.select_for_update(no_key=True).get_or_create(session=locked)
         before = {k: getattr(checklist, k) for k in values}
         for name, value in values.items():
             setattr(checklist, name, value)
@@ -534,7 +534,7 @@ def do_start_dosing(*, actor: Any, session: TreatmentSession, lot_number: str,
 
 
 def _administration(locked: TreatmentSession) -> Administration:
-    adm = Administration.objects.select_for_update().filter(session=locked).first()
+    adm = Administration.objects.select_for_update(no_key=True).filter(session=locked).first()
     if adm is None:  # pragma: no cover - dosing always has one
         raise StepRefused("There is no administration record for this session.")
     return adm
@@ -685,13 +685,16 @@ def do_discharge(*, actor: Any, session: TreatmentSession, aldrete_answers: Sequ
     no override; a monitor alert nobody acknowledged is one). Raises GateRefused listing each
     failed criterion. In the same transaction, the session's acknowledged alerts are resolved
     by the system ("session discharged"): the session leaves the chair board with them."""
-    from ketasafe.monitoring.alerts import resolve_acknowledged
+    from ketasafe.monitoring.alerts import lock_open_alerts, resolve_acknowledged
 
     _require(actor, "run_sessions", "discharge")
     at = at or now()
     with transaction.atomic():
         locked = _lock(session, expected_row_version)
         _expect_status(locked, Status.RECOVERY, action="discharge")
+        # Before the first audit entry: a nurse resolving one of them now (alert row, then the
+        # audit chain) must not meet this discharge (audit chain, then alert rows) head-on.
+        lock_open_alerts(locked)
         try:
             results, total = checks.discharge_results(
                 locked, at, aldrete_answers=list(aldrete_answers),
@@ -813,7 +816,7 @@ def do_add_prescriber_note(*, actor: Any, session: TreatmentSession, event: Adve
         raise StepRefused("Write the note.")
     with transaction.atomic():
         locked = _lock(session, None)
-        current = AdverseEvent.objects.select_for_update().get(pk=event.pk, session=locked)
+        current = AdverseEvent.objects.select_for_update(no_key=True).get(pk=event.pk, session=locked)
         if current.prescriber_note:
             raise StepRefused("This adverse event has a prescriber note already.")
         AdverseEvent.objects.filter(pk=current.pk).update(prescriber_note=note, prescriber=actor)

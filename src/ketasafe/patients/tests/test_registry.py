@@ -196,3 +196,10 @@ def test_next_after_saving_a_record_may_stay_on_the_site(client_for, make_patien
     response = client_for("nurse").post(f"/patients/{patient.pk}/add/measurement/?next=/sessions/",
                                         {"measured_on": "2026-11-20", "weight_kg": "70"})
     assert response["Location"] == "/sessions/"
+
+
+def test_an_mrn_sent_in_lower_case_for_the_same_patient_is_no_change(make_staff, make_patient) -> None:
+    patient = make_patient(mrn="T-7001")
+    services.do_update_patient(actor=make_staff("front_desk"), patient=patient, mrn=" t-7001 ")
+    assert not AuditEntry.objects.filter(action="update", object_type="patients.Patient").exists()
+    assert Patient.objects.get(pk=patient.pk).mrn == "T-7001"

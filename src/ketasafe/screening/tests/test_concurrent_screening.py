@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 
 from ketasafe.screening import services
 from ketasafe.screening.models import RuleSetVersion, Screening, Status
@@ -159,3 +159,51 @@ def test_first_use_of_a_new_rule_set_by_two_patients_at_once_does_not_deadlock(m
         lambda: services.do_complete_screening(actor=staff["nurse2"], screening=draft))
     assert all(isinstance(r, Screening) and r.rules_version == "clinic-2" for r in results), results
     assert RuleSetVersion.objects.get(pk=fresh.pk).used
+
+
+def test_a_screening_run_and_a_patient_page_view_at_once_do_not_deadlock(make_patient, make_staff, monkeypatch):
+    """A run locks the patient's row first; a page view writes an audit entry naming the patient,
+    checked at commit with a KEY SHARE lock on that row, while it holds the audit chain. The
+    patient lock is FOR NO KEY UPDATE, which that check does not wait for."""
+    from ketasafe import audit
+
+    nurse = make_staff("nurse")
+    patient = make_patient()
+    draft = services.do_start_intake(actor=nurse, patient=patient, protocol=PROTOCOL,
+                                     indication="treatment-resistant depression")
+    real = audit.record
+    patient_locked = threading.Event()
+
+    def slow(*a: Any, **k: Any) -> Any:
+        if threading.current_thread().name == "run":
+            patient_locked.set()
+            time.sleep(0.6)  # the run holds the patient row; its first audit comes a moment later
+        return real(*a, **k)
+
+    monkeypatch.setattr(audit, "record", slow)
+    results: list[Any] = [None, None]
+
+    def run():
+        try:
+            results[0] = services.do_complete_screening(actor=nurse, screening=draft)
+        except BaseException as e:  # noqa: BLE001 - returned to the test, which asserts on it
+            results[0] = e
+        finally:
+            connections.close_all()
+
+    def view():  # what get_patient_for does on every patient page (its own transaction)
+        try:
+            patient_locked.wait(10)
+            with transaction.atomic():
+                results[1] = real("view", actor=nurse, patient=patient, obj=patient, detail="/patients/x/")
+        except BaseException as e:  # noqa: BLE001 - returned to the test, which asserts on it
+            results[1] = e
+        finally:
+            connections.close_all()
+
+    ts = [threading.Thread(target=run, name="run"), threading.Thread(target=view, name="view")]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert not any(isinstance(r, BaseException) for r in results), results

@@ -156,3 +156,55 @@ def test_a_session_action_locks_the_session_and_patient_not_the_order(gate, team
     finally:
         release.set()
         worker.join(timeout=30)
+
+
+def test_a_schedule_and_a_cancellation_of_the_order_at_once_do_not_deadlock(gate, team, patient, now, monkeypatch):
+    """The cancellation locks the order and writes an audit entry naming the patient (checked at
+    commit with a KEY SHARE lock on the patient's row); the schedule locks the patient, then the
+    order. The patient lock is FOR NO KEY UPDATE, which that check does not wait for."""
+    from ketasafe import audit
+    from ketasafe.conftest import TEST_PASSWORD
+    from ketasafe.protocols import services as protocol_services
+
+    order = sign_order(patient, team["prescriber"], "esketamine-trd", sessions=4, at=now - dt.timedelta(days=1))
+    schedule(order, team["nurse"], now + dt.timedelta(days=1))
+    real = audit.record
+    order_locked = threading.Event()
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "cancel":
+            order_locked.set()
+            time.sleep(0.6)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "record", slow)
+    results: list[Any] = [None, None]
+
+    def cancel() -> None:
+        try:
+            results[0] = protocol_services.do_cancel_order(actor=team["prescriber"], order=order,
+                                                           reason="stopping", password=TEST_PASSWORD)
+        except BaseException as exc:  # noqa: BLE001 - returned to the test, which asserts on it
+            results[0] = exc
+        finally:
+            connections.close_all()
+
+    def book() -> None:
+        try:
+            order_locked.wait(10)
+            results[1] = services.do_schedule(actor=team["nurse"], order=order,
+                                              scheduled_at=now + dt.timedelta(days=2), chair=chair())
+        except BaseException as exc:  # noqa: BLE001
+            results[1] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=cancel, name="cancel"), threading.Thread(target=book, name="book")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    cancelled, booked = results
+    assert not isinstance(cancelled, BaseException), results
+    # The schedule waited for the cancellation and then saw the order cancelled.
+    assert isinstance(booked, StepRefused) and "cancelled" in str(booked), results

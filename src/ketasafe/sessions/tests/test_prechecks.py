@@ -180,14 +180,14 @@ def test_pregnancy_test_where_the_clinic_requires_one(team, now, make_patient, g
 
 def test_pregnancy_test_age_comes_from_the_active_rule_set(team, now, make_patient, make_staff, gate):
     """A clinic that raised the pregnancy age in its rule set (default-v1: under 55) gets the
-    test asked of a woman of 57, as its screening would."""
+    test asked of a woman of 58, as its screening would."""
     on = now.date()
-    woman = make_patient(sex="female", birth_date=on.replace(year=on.year - 57) - dt.timedelta(days=1),
+    woman = make_patient(sex="female", birth_date=dt.date(on.year - 58, 1, 1),  # 58 on any day of the year
                          pregnancy_status="not_pregnant")
     order = helpers.sign_order(woman, team["prescriber"], "esketamine-trd", at=now - dt.timedelta(days=1))
     session = helpers.schedule(order, team["nurse"], now, prescriber=team["prescriber"])
     _ready(session, team, now)
-    assert "PREGNANCY-TEST" not in _blocking(session, now)  # default-v1: 57 is not under 55
+    assert "PREGNANCY-TEST" not in _blocking(session, now)  # default-v1: 58 is not under 55
     admin = make_staff("clinic_admin")
     raised = screening_services.do_create_ruleset_version(
         actor=admin, base=screening_services.active_ruleset(), version="clinic-pregnancy-60",
