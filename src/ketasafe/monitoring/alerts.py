@@ -59,7 +59,7 @@ log = logging.getLogger("ketasafe.monitoring.alerts")
 
 ESCALATE_AFTER = dt.timedelta(minutes=2)
 # The watch judges a reading left unjudged once it is this old (its own evaluation runs at once,
-# on commit), at most this many per pass (the rest on the next pass, seconds later).
+# on commit), at most this many per session and pass (the rest on the next pass, seconds later).
 JUDGE_PENDING_AFTER = dt.timedelta(seconds=15)
 JUDGE_PENDING_BATCH = 2000
 SYSTEM = "system:alerts"
@@ -224,14 +224,16 @@ def judge_pending(now: dt.datetime) -> int:
     commit: a monitor that then sends the message again gets AA for the stored copy, and nothing
     would judge it). Readings younger than ``JUDGE_PENDING_AFTER`` are left to their own
     evaluation, which is normally done within milliseconds. Returns how many were judged."""
-    pending = (Observation.objects.filter(PENDING_JUDGEMENT)
-               .filter(session__status__in=JUDGED, created_at__lte=now - JUDGE_PENDING_AFTER)
-               .order_by("id").values_list("session_id", "id", "kind")[:JUDGE_PENDING_BATCH])
+    pending = Observation.objects.filter(PENDING_JUDGEMENT).filter(
+        session__status__in=JUDGED, created_at__lte=now - JUDGE_PENDING_AFTER)
+    # Per session, so that one session whose evaluation keeps failing cannot crowd out the others.
     by_session: dict[int, tuple[list[int], set[str]]] = {}
-    for session_id, observation_id, kind in pending:
+    for session_id in pending.order_by("session_id").values_list("session_id", flat=True).distinct():
+        rows = pending.filter(session_id=session_id).order_by("id").values_list("id", "kind")
         ids, kinds = by_session.setdefault(session_id, ([], set()))
-        ids.append(observation_id)
-        kinds.add(kind)
+        for observation_id, kind in rows[:JUDGE_PENDING_BATCH]:
+            ids.append(observation_id)
+            kinds.add(kind)
     done = 0
     for session_id, (ids, kinds) in by_session.items():
         log.warning("judging %d reading(s) of session %s late: their evaluation did not run or failed",

@@ -87,3 +87,24 @@ def test_readings_of_a_session_outside_the_chair_are_not_judged(make_patient, dj
                                observed_at=timezone.now(), source="manual")
     assert run_watch(timezone.now() + LATER)["judged_late"] == 0
     assert not Alert.objects.exists()
+
+
+def test_a_session_whose_evaluation_keeps_failing_does_not_crowd_out_the_others(make_patient, monkeypatch,
+                                                                                django_capture_on_commit_callbacks):
+    failing = make_session(make_patient(), chair=make_chair("Chair 1", "KETA^^CHAIR1"))
+    other = make_session(make_patient(), chair=make_chair("Chair 2", "KETA^^CHAIR2"))
+    with django_capture_on_commit_callbacks(execute=False):  # nothing judged on commit
+        for n in range(3):
+            process_message(oru(f"A{n}", bed="KETA^^CHAIR1", spo2=85))
+        process_message(oru("B1", bed="KETA^^CHAIR2", spo2=85))
+    real = alerts.evaluate_session
+
+    def fails_for_one(session_id, **kwargs):
+        if session_id == failing.pk:
+            raise RuntimeError("this session's evaluation keeps failing")
+        return real(session_id, **kwargs)
+
+    monkeypatch.setattr(alerts, "evaluate_session", fails_for_one)
+    monkeypatch.setattr(alerts, "JUDGE_PENDING_BATCH", 5)  # fewer than the failing session's 15 numerics
+    assert run_watch(timezone.now() + LATER)["judged_late"] == 5
+    assert Alert.objects.get().session == other
