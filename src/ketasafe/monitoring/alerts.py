@@ -158,31 +158,36 @@ def raise_data_conflict(session_id: int, mrns: list[str], now: dt.datetime | Non
 
 def evaluate_session(session_id: int, *, kinds: set[str] | None = None,
                      now: dt.datetime | None = None, message_ids: Iterable[int] = (),
-                     observation_ids: Iterable[int] = ()) -> list[Alert]:
+                     observation_ids: Iterable[int] = (), resolve_stale: bool = True) -> list[Alert]:
     """Judge the latest committed value of ``kinds`` (all kinds if None) for one session, and
     every new reading (of ``message_ids`` / ``observation_ids``) whatever its timestamp.
     "Latest" ignores readings stamped more than ``FUTURE_SKEW`` ahead of now (a monitor clock
     ahead must not hide later readings). Raises the alerts that fire and are not already open;
-    resolves an open stale-feed alert (numerics arrived). Returns the alerts raised."""
+    resolves an open stale-feed alert (numerics arrived). Returns the alerts raised.
+
+    A session no longer in the chair has only the given readings judged, each on its own: one
+    stored while the patient was in the chair is judged even if the session ended before its
+    evaluation ran (its alert is listed on the board with the sessions no longer in a chair).
+    The readings are marked judged in the same transaction as their alerts: judged once, with
+    their alerts, or not at all (then the watch judges them again)."""
     now = now or timezone.now()
     session = (TreatmentSession.objects.select_related("order", "chair", "patient")
                .only("id", "status", "dosing_started_at", "patient__id", "patient__mrn", "chair__id",
                      "chair__name", "order__id", "order__protocol_version_id")
                .filter(pk=session_id).first())
-    message_ids, observation_ids = set(message_ids), set(observation_ids)
-    if session is None or session.status not in JUDGED:
-        _mark_judged(Observation.objects.filter(Q(message_id__in=message_ids) | Q(pk__in=observation_ids)),
-                     session_id)  # nothing to judge outside the chair: off the watch's list
+    if session is None:
         return []
+    in_chair = session.status in JUDGED
+    message_ids, observation_ids = set(message_ids), set(observation_ids)
+    readings = Observation.objects.filter(session=session).exclude(kind="").exclude(value=None)
     latest: dict[str, Observation] = {}
-    qs = Observation.objects.filter(session=session).exclude(kind="").exclude(value=None)
-    if kinds is not None:
-        qs = qs.filter(kind__in=kinds)
-    for obs in qs.filter(observed_at__lte=now + FUTURE_SKEW).order_by("-observed_at", "-id")[:50]:
-        latest.setdefault(obs.kind, obs)
+    if in_chair:
+        recent = readings if kinds is None else readings.filter(kind__in=kinds)
+        for obs in recent.filter(observed_at__lte=now + FUTURE_SKEW).order_by("-observed_at", "-id")[:50]:
+            latest.setdefault(obs.kind, obs)
     new: list[Observation] = []
     if message_ids or observation_ids:
-        new = list(qs.filter(Q(message_id__in=message_ids) | Q(pk__in=observation_ids)).order_by("id"))
+        new = list(readings.filter(Q(message_id__in=message_ids) | Q(pk__in=observation_ids)).order_by("id"))
     if not latest and not new:
         return []
     baseline = baseline_for(session)
@@ -201,16 +206,19 @@ def evaluate_session(session_id: int, *, kinds: set[str] | None = None,
         judged += [(f, obs) for f in evaluate_vitals(reading, rise_base, thresholds)]  # type: ignore[arg-type]
     raised = []
     done: set[str] = set()
-    for finding, source in judged:
-        if finding.code in done:
-            continue
-        done.add(finding.code)
-        alert = _raise(session, finding, source, now)
-        if alert is not None:
-            raised.append(alert)
-    # After the alerts are stored: a reading is marked only once it has been judged.
-    _mark_judged(Observation.objects.filter(pk__in=[o.pk for o in (*new, *latest.values())]), session_id)
-    _resolve_stale(session, now, "numerics arrived again")
+    with transaction.atomic():
+        # Marked first: the readings' rows are taken before the audit chain (as
+        # do_assign_observations takes them), and roll back with the alerts if raising fails.
+        _mark_judged(Observation.objects.filter(pk__in=[o.pk for o in (*new, *latest.values())]), session_id)
+        for finding, source in judged:
+            if finding.code in done:
+                continue
+            done.add(finding.code)
+            alert = _raise(session, finding, source, now)
+            if alert is not None:
+                raised.append(alert)
+    if in_chair and resolve_stale:
+        _resolve_stale(session, now, "numerics arrived again")
     return raised
 
 
@@ -218,32 +226,29 @@ def _mark_judged(readings: Any, session_id: int) -> None:
     readings.filter(session_id=session_id, judged=False).update(judged=True)
 
 
-def judge_pending(now: dt.datetime) -> int:
-    """The safety net of the on-commit evaluation: judge every reading of a session in the chair
-    that the rules have not judged (its evaluation failed, or the process stopped after the
-    commit: a monitor that then sends the message again gets AA for the stored copy, and nothing
-    would judge it). Readings younger than ``JUDGE_PENDING_AFTER`` are left to their own
-    evaluation, which is normally done within milliseconds. Returns how many were judged."""
-    pending = Observation.objects.filter(PENDING_JUDGEMENT).filter(
-        session__status__in=JUDGED, created_at__lte=now - JUDGE_PENDING_AFTER)
-    # Per session, so that one session whose evaluation keeps failing cannot crowd out the others.
-    by_session: dict[int, tuple[list[int], set[str]]] = {}
-    for session_id in pending.order_by("session_id").values_list("session_id", flat=True).distinct():
-        rows = pending.filter(session_id=session_id).order_by("id").values_list("id", "kind")
-        ids, kinds = by_session.setdefault(session_id, ([], set()))
-        for observation_id, kind in rows[:JUDGE_PENDING_BATCH]:
-            ids.append(observation_id)
-            kinds.add(kind)
+def judge_pending(now: dt.datetime, *, session_id: int | None = None,
+                  after: dt.timedelta = JUDGE_PENDING_AFTER) -> int:
+    """The safety net of the on-commit evaluation: judge every reading the rules have not judged
+    (its evaluation failed, or the process stopped after the commit: a monitor that then sends
+    the message again gets AA for the stored copy, and nothing would judge it), whatever its
+    session's state now. Readings stored less than ``after`` ago are left to their own
+    evaluation, which normally runs within milliseconds (``session_id``/``after=0``: one
+    session, at once, as discharge does). Each reading is judged on its own (the latest of its
+    kind may be a newer reading whose alert a nurse has resolved), and a stale-feed alert is left
+    to the stale-feed rule (a late reading is not news). Returns how many were judged."""
+    pending = Observation.objects.filter(PENDING_JUDGEMENT).filter(created_at__lte=now - after)
+    if session_id is not None:
+        pending = pending.filter(session_id=session_id)
     done = 0
-    for session_id, (ids, kinds) in by_session.items():
-        log.warning("judging %d reading(s) of session %s late: their evaluation did not run or failed",
-                    len(ids), session_id)
+    # Per session, so that one session whose evaluation keeps failing cannot crowd out the others.
+    for sid in pending.order_by("session_id").values_list("session_id", flat=True).distinct():
+        ids = list(pending.filter(session_id=sid).order_by("id").values_list("id", flat=True)[:JUDGE_PENDING_BATCH])
+        log.warning("judging %d reading(s) of session %s late: their evaluation did not run or failed", len(ids), sid)
         try:
-            # As the on-commit evaluation would have: each reading, and the latest of its kinds.
-            evaluate_session(session_id, kinds=kinds, now=now, observation_ids=ids)
+            evaluate_session(sid, kinds=set(), now=now, observation_ids=ids, resolve_stale=False)
             done += len(ids)
         except Exception:  # noqa: BLE001 - one session's failure must not stop the others'
-            log.exception("late alert evaluation failed for session %s", session_id)
+            log.exception("late alert evaluation failed for session %s", sid)
     return done
 
 
@@ -401,7 +406,13 @@ def check_stale_feeds(now: dt.datetime) -> list[Alert]:
 def run_watch(now: dt.datetime | None = None) -> dict[str, int]:
     """One pass of the periodic work. Safe to run from several processes at once."""
     now = now or timezone.now()
-    judged = judge_pending(now)
-    escalated = escalate_due(now)
-    stale = check_stale_feeds(now)
-    return {"judged_late": judged, "escalated": len(escalated), "stale": len(stale)}
+    result = {}
+    # Each part on its own: a failure of one must not stop the others (nor the watch).
+    for name, part in (("judged_late", judge_pending), ("escalated", escalate_due), ("stale", check_stale_feeds)):
+        try:
+            done = part(now)
+            result[name] = done if isinstance(done, int) else len(done)
+        except Exception:  # noqa: BLE001
+            log.exception("monitor watch: %s failed", name)
+            result[name] = 0
+    return result

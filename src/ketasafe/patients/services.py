@@ -60,9 +60,12 @@ def do_update_patient(*, actor: Any, patient: Patient, request: HttpRequest | No
     if SCREENING_INPUT_FIELDS & changed.keys():
         patient.clinical_changed_at = timezone.now()
     patient.full_clean()
-    patient.save()
+    # The entry before the row: changing the MRN (a unique key) takes the row FOR UPDATE, which
+    # the commit-time key check of another transaction's entry naming this patient waits for,
+    # while that transaction holds the audit chain: written first, this one waits for it instead.
     audit.record("update", actor=actor, request=request, patient=patient, obj=patient,
                  before=before, after=changed)
+    patient.save()
     return patient
 
 

@@ -685,10 +685,13 @@ def do_discharge(*, actor: Any, session: TreatmentSession, aldrete_answers: Sequ
     no override; a monitor alert nobody acknowledged is one). Raises GateRefused listing each
     failed criterion. In the same transaction, the session's acknowledged alerts are resolved
     by the system ("session discharged"): the session leaves the chair board with them."""
-    from ketasafe.monitoring.alerts import lock_open_alerts, resolve_acknowledged
+    from ketasafe.monitoring.alerts import judge_pending, lock_open_alerts, resolve_acknowledged
 
     _require(actor, "run_sessions", "discharge")
     at = at or now()
+    # Every reading of the session judged first (one whose evaluation failed or has not run yet):
+    # an alert it raises is unacknowledged, and the gate below refuses the discharge.
+    judge_pending(timezone.now(), session_id=session.pk, after=dt.timedelta(0))
     with transaction.atomic():
         locked = _lock(session, expected_row_version)
         _expect_status(locked, Status.RECOVERY, action="discharge")

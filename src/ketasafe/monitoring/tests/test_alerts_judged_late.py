@@ -81,12 +81,60 @@ def test_a_judged_reading_is_not_judged_again_after_its_alert_was_resolved(sessi
     assert Alert.objects.count() == 1
 
 
-def test_readings_of_a_session_outside_the_chair_are_not_judged(make_patient, django_capture_on_commit_callbacks):
+def test_a_reading_of_a_session_that_left_the_chair_before_its_evaluation_is_still_judged(
+        session, django_capture_on_commit_callbacks):
+    """Stored while the patient was in the chair; the session ended before the evaluation ran:
+    the alert is raised on it (the board lists it with the sessions no longer in a chair)."""
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        process_message(oru("L1", spo2=84))
+    type(session).objects.filter(pk=session.pk).update(status="aborted")
+    for callback in callbacks:
+        callback()
+    assert Alert.objects.get().code == "SPO2_LOW" and _numerics(session) == {True}
+
+
+def test_an_unjudged_reading_of_an_ended_session_is_judged_by_the_watch(make_patient):
     ended = make_session(make_patient(), chair=make_chair("CHAIR9"), status="discharged")
     Observation.objects.create(session=ended, patient=ended.patient, kind="systolic", value=200,
                                observed_at=timezone.now(), source="manual")
-    assert run_watch(timezone.now() + LATER)["judged_late"] == 0
+    assert run_watch(timezone.now() + LATER)["judged_late"] == 1
+    assert Alert.objects.get().session == ended
+
+
+def test_a_failure_while_marking_leaves_no_alert_and_the_watch_raises_it_once(session, make_staff, monkeypatch,
+                                                                               django_capture_on_commit_callbacks):
+    """The alert and the mark are one transaction: an alert whose reading is not marked would be
+    raised again by the watch after a nurse resolved it."""
+    def fails(*args, **kwargs):
+        raise RuntimeError("database is locked")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(alerts, "_mark_judged", fails)
+        with django_capture_on_commit_callbacks(execute=True):
+            process_message(oru("M1", systolic=190))
     assert not Alert.objects.exists()
+    run_watch(timezone.now() + LATER)
+    alert = Alert.objects.get()
+    nurse = make_staff("nurse")
+    do_acknowledge(actor=nurse, alert=alert)
+    do_resolve(actor=nurse, alert=alert, note="cuff artefact; 135/80 by hand")
+    run_watch(timezone.now() + 2 * LATER)
+    assert Alert.objects.count() == 1
+
+
+def test_a_late_reading_does_not_re_raise_the_resolved_alert_of_a_newer_one(session, make_staff,
+                                                                            django_capture_on_commit_callbacks):
+    """The watch judges the late reading on its own, not the latest of its kind again."""
+    with django_capture_on_commit_callbacks(execute=False):  # SpO2 96: its evaluation never ran
+        process_message(oru("N1", spo2=96, at=timezone.now() - dt.timedelta(minutes=2)))
+    with django_capture_on_commit_callbacks(execute=True):
+        process_message(oru("N2", spo2=85))
+    alert = Alert.objects.get()
+    nurse = make_staff("nurse")
+    do_acknowledge(actor=nurse, alert=alert)
+    do_resolve(actor=nurse, alert=alert, note="probe off the finger")
+    assert run_watch(timezone.now() + LATER)["judged_late"] == 5
+    assert Alert.objects.count() == 1
 
 
 def test_a_session_whose_evaluation_keeps_failing_does_not_crowd_out_the_others(make_patient, monkeypatch,

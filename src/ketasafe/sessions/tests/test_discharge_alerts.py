@@ -135,3 +135,32 @@ def test_a_refused_discharge_leaves_acknowledged_alerts_open(esk_session, team, 
                               responsible_adult_present=True, driving_instructions_given=True)
     seen.refresh_from_db()
     assert seen.status == "acknowledged" and seen.resolved_at is None
+
+
+@pytest.mark.django_db
+def test_a_reading_not_yet_judged_is_judged_at_discharge_and_its_alert_stops_it(
+        esk_session, team, now, django_capture_on_commit_callbacks):
+    """SpO2 82 % recorded, its evaluation not run (failed, or the process restarted) and the watch
+    not yet round: discharge judges it first, and the unacknowledged alert refuses the discharge."""
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from ketasafe.monitoring.models import Alert
+    from ketasafe.monitoring.services import do_record_manual_vitals
+
+    walk(esk_session, Status.RECOVERY, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now - dt.timedelta(minutes=130))
+    final_check(esk_session, team["nurse"], now - dt.timedelta(minutes=2))
+    esk_session.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=False):
+        do_record_manual_vitals(actor=team["nurse"], session=esk_session, values={"spo2": Decimal(82)},
+                                observed_at=timezone.now())
+    assert not Alert.objects.exists()
+    with pytest.raises(GateRefused) as refused:
+        services.do_discharge(actor=team["nurse"], session=esk_session, at=now, aldrete_answers=GOOD_ALDRETE,
+                              responsible_adult_present=True, driving_instructions_given=True)
+    assert "ALERTS-ACKNOWLEDGED" in {r.code for r in refused.value.results if r.blocking}
+    assert Alert.objects.get(session=esk_session).code == "SPO2_LOW"
+    esk_session.refresh_from_db()
+    assert esk_session.status == Status.RECOVERY
