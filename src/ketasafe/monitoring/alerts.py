@@ -171,52 +171,58 @@ def evaluate_session(session_id: int, *, kinds: set[str] | None = None,
     The readings are marked judged in the same transaction as their alerts: judged once, with
     their alerts, or not at all (then the watch judges them again)."""
     now = now or timezone.now()
-    session = (TreatmentSession.objects.select_related("order", "chair", "patient")
-               .only("id", "status", "dosing_started_at", "patient__id", "patient__mrn", "chair__id",
-                     "chair__name", "order__id", "order__protocol_version_id")
-               .filter(pk=session_id).first())
-    if session is None:
-        return []
-    in_chair = session.status in JUDGED
     message_ids, observation_ids = set(message_ids), set(observation_ids)
-    readings = Observation.objects.filter(session=session).exclude(kind="").exclude(value=None)
-    latest: dict[str, Observation] = {}
-    if in_chair:
-        recent = readings if kinds is None else readings.filter(kind__in=kinds)
-        for obs in recent.filter(observed_at__lte=now + FUTURE_SKEW).order_by("-observed_at", "-id")[:50]:
-            latest.setdefault(obs.kind, obs)
-    new: list[Observation] = []
-    if message_ids or observation_ids:
-        new = list(readings.filter(Q(message_id__in=message_ids) | Q(pk__in=observation_ids)).order_by("id"))
-    if not latest and not new:
-        return []
-    baseline = baseline_for(session)
-    thresholds = thresholds_for(session)
-    vitals = {kind: plain(obs.value) for kind, obs in latest.items() if obs.value is not None}
-    judged: list[tuple[AlertFinding, Observation | None]] = [
-        (f, latest.get(f.kind)) for f in evaluate_vitals(vitals, baseline, thresholds)]  # type: ignore[arg-type]
-    start = session.dosing_started_at
-    latest_ids = {o.pk for o in latest.values()}
-    for obs in new:
-        if obs.value is None or obs.pk in latest_ids:
-            continue
-        # A rise is judged only for a reading taken after dosing began.
-        rise_base = baseline if start is not None and obs.observed_at >= start else {}
-        reading: dict[Any, Decimal] = {obs.kind: plain(obs.value)}
-        judged += [(f, obs) for f in evaluate_vitals(reading, rise_base, thresholds)]  # type: ignore[arg-type]
-    raised = []
-    done: set[str] = set()
     with transaction.atomic():
-        # Marked first: the readings' rows are taken before the audit chain (as
-        # do_assign_observations takes them), and roll back with the alerts if raising fails.
+        # One evaluation of a session at a time, locking in the order every session action does
+        # (the session, then rows, the audit chain last): two evaluations of one session (the
+        # monitor's, a nurse's, the watch's) wait for each other instead of deadlocking on the
+        # alerts they both raise, and the second sees what the first judged.
+        session = (TreatmentSession.objects.select_for_update(of=("self",), no_key=True)
+                   .select_related("order", "chair", "patient")
+                   .only("id", "status", "dosing_started_at", "patient__id", "patient__mrn", "chair__id",
+                         "chair__name", "order__id", "order__protocol_version_id")
+                   .filter(pk=session_id).first())
+        if session is None:
+            return []
+        in_chair = session.status in JUDGED
+        readings = Observation.objects.filter(session=session).exclude(kind="").exclude(value=None)
+        latest: dict[str, Observation] = {}
+        if in_chair:
+            recent = readings if kinds is None else readings.filter(kind__in=kinds)
+            for obs in recent.filter(observed_at__lte=now + FUTURE_SKEW).order_by("-observed_at", "-id")[:50]:
+                latest.setdefault(obs.kind, obs)
+        new: list[Observation] = []
+        if message_ids or observation_ids:
+            # Not yet judged: a reading another evaluation judged meanwhile is not judged again.
+            new = list(readings.filter(Q(message_id__in=message_ids) | Q(pk__in=observation_ids))
+                       .filter(judged=False).order_by("id"))
+        if not latest and not new:
+            return []
+        baseline = baseline_for(session)
+        thresholds = thresholds_for(session)
+        vitals = {kind: plain(obs.value) for kind, obs in latest.items() if obs.value is not None}
+        judged: list[tuple[AlertFinding, Observation | None]] = [
+            (f, latest.get(f.kind)) for f in evaluate_vitals(vitals, baseline, thresholds)]  # type: ignore[arg-type]
+        start = session.dosing_started_at
+        latest_ids = {o.pk for o in latest.values()}
+        for obs in new:
+            if obs.value is None or obs.pk in latest_ids:
+                continue
+            # A rise is judged only for a reading taken after dosing began.
+            rise_base = baseline if start is not None and obs.observed_at >= start else {}
+            reading: dict[Any, Decimal] = {obs.kind: plain(obs.value)}
+            judged += [(f, obs) for f in evaluate_vitals(reading, rise_base, thresholds)]  # type: ignore[arg-type]
+        # Marked in the same transaction as the alerts: judged once, with its alerts, or not at
+        # all (then the watch judges it again).
         _mark_judged(Observation.objects.filter(pk__in=[o.pk for o in (*new, *latest.values())]), session_id)
-        for finding, source in judged:
+        raised: list[Alert] = []
+        done: set[str] = set()
+        for finding, source in sorted(judged, key=lambda pair: pair[0].code):
             if finding.code in done:
                 continue
             done.add(finding.code)
-            alert = _raise(session, finding, source, now)
-            if alert is not None:
-                raised.append(alert)
+            _raise(session, finding, source, now, audit_later=raised)
+        _audit_raised(raised, session)  # the audit chain last
     if in_chair and resolve_stale:
         _resolve_stale(session, now, "numerics arrived again")
     return raised
@@ -253,7 +259,10 @@ def judge_pending(now: dt.datetime, *, session_id: int | None = None,
 
 
 def _raise(session: Any, finding: AlertFinding | None, obs: Observation | None, now: dt.datetime, *,
-           code: str | None = None, message: str | None = None) -> Alert | None:
+           code: str | None = None, message: str | None = None,
+           audit_later: list[Alert] | None = None) -> Alert | None:
+    """Insert the alert unless one with its code is open; audited at once, or by the caller
+    (``audit_later``, then ``_audit_raised``) so that the audit chain is its last lock."""
     code = code or (finding.code if finding else "")
     if Alert.objects.filter(session=session, code=code, status__in=OPEN_ALERT_STATUSES).exists():
         return None
@@ -266,13 +275,21 @@ def _raise(session: Any, finding: AlertFinding | None, obs: Observation | None, 
                 baseline=finding.baseline if finding else None,
                 message=(message or (finding.message if finding else code))[:300], observation=obs,
                 raised_at=now)
-            audit.record("create", actor=SYSTEM, patient=session.patient, obj=alert,
-                         after={"code": code, "message": alert.message, "session": session.pk,
-                                "value": alert.value, "threshold": alert.threshold},
-                         detail=f"alert raised: {alert.message}")
+            if audit_later is None:
+                _audit_raised([alert], session)
     except IntegrityError:
         return None  # another writer raised the same alert first
+    if audit_later is not None:
+        audit_later.append(alert)
     return alert
+
+
+def _audit_raised(raised: list[Alert], session: Any) -> None:
+    for alert in raised:
+        audit.record("create", actor=SYSTEM, patient=session.patient, obj=alert,
+                     after={"code": alert.code, "message": alert.message, "session": session.pk,
+                            "value": alert.value, "threshold": alert.threshold},
+                     detail=f"alert raised: {alert.message}")
 
 
 def _resolve_stale(session: Any, now: dt.datetime, why: str) -> None:

@@ -20,7 +20,7 @@ from django.db.models import Q
 from ketasafe.accounts.access import has_capability
 from ketasafe.clinic.models import ClinicSettings
 from ketasafe.lib.timeutil import clinic_tz
-from ketasafe.monitoring.models import Alert, AlertStatus, VitalKind
+from ketasafe.monitoring.models import PENDING_JUDGEMENT, Alert, AlertStatus, Observation, VitalKind
 from ketasafe.monitoring.services import latest_vitals, vitals_series
 from ketasafe.outcomes.scales import score
 from ketasafe.protocols import services as protocol_services
@@ -414,6 +414,7 @@ def discharge_results(session: TreatmentSession, at: dt.datetime, *,
     adm = getattr(session, "administration", None)
     missing_notes = sum(1 for e in session.adverse_events.all() if e.needs_prescriber_note)
     unacknowledged = Alert.objects.filter(session=session, status=AlertStatus.RAISED).count()
+    unjudged = Observation.objects.filter(PENDING_JUDGEMENT, session=session).count()
     inputs = DischargeInputs(
         kind=definition.kind, now=at, dosing_started_at=session.dosing_started_at,
         min_monitoring_min=definition.esketamine.min_monitoring_min if definition.esketamine else None,
@@ -426,5 +427,6 @@ def discharge_results(session: TreatmentSession, at: dt.datetime, *,
         age=session.patient.age_on(clinic_date(at)), limits=bp_limits(), last_moaas=moaas,
         responsible_adult_present=responsible_adult_present,
         driving_instructions_given=driving_instructions_given,
-        adverse_events_missing_note=missing_notes, unacknowledged_alerts=unacknowledged)
+        adverse_events_missing_note=missing_notes, unacknowledged_alerts=unacknowledged,
+        unjudged_readings=unjudged)
     return discharge_checks(inputs), total

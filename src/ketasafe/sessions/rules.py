@@ -189,6 +189,9 @@ class DischargeInputs:
     # Monitor alerts of this session still raised (nobody acknowledged them). Once the session
     # leaves the chair it leaves the chair board, so none may be left unseen.
     unacknowledged_alerts: int
+    # Readings of this session the alert rules have not judged yet (an evaluation that failed):
+    # an alert they would raise must not come after the patient has left.
+    unjudged_readings: int
 
 
 def discharge_checks(d: DischargeInputs) -> list[CheckResult]:
@@ -255,4 +258,8 @@ def discharge_checks(d: DischargeInputs) -> list[CheckResult]:
         "every monitor alert of this session has been acknowledged" if not d.unacknowledged_alerts
         else f"{d.unacknowledged_alerts} monitor alert(s) of this session not acknowledged: acknowledge "
              "them on the chair board first")
+    add("READINGS-JUDGED", d.unjudged_readings == 0,
+        "every vital sign of this session has been checked against the alert rules" if not d.unjudged_readings
+        else f"{d.unjudged_readings} vital sign reading(s) of this session not yet checked against the alert "
+             "rules (the alert check failed): try again in a minute; if this persists, report it")
     return out

@@ -101,18 +101,24 @@ def test_an_unjudged_reading_of_an_ended_session_is_judged_by_the_watch(make_pat
     assert Alert.objects.get().session == ended
 
 
-def test_a_failure_while_marking_leaves_no_alert_and_the_watch_raises_it_once(session, make_staff, monkeypatch,
-                                                                               django_capture_on_commit_callbacks):
-    """The alert and the mark are one transaction: an alert whose reading is not marked would be
-    raised again by the watch after a nurse resolved it."""
+def test_a_failure_while_raising_leaves_the_readings_unjudged_and_the_watch_raises_it_once(
+        session, make_staff, monkeypatch, django_capture_on_commit_callbacks):
+    """The mark and the alerts are one transaction: a failure while raising (here the alert's
+    audit entry) leaves the reading unjudged, not judged without its alert."""
+    from ketasafe import audit
+
+    real = audit.record
+
     def fails(*args, **kwargs):
-        raise RuntimeError("database is locked")
+        if kwargs.get("actor") == alerts.SYSTEM:
+            raise RuntimeError("audit failed")
+        return real(*args, **kwargs)
 
     with monkeypatch.context() as patched:
-        patched.setattr(alerts, "_mark_judged", fails)
+        patched.setattr(audit, "record", fails)
         with django_capture_on_commit_callbacks(execute=True):
             process_message(oru("M1", systolic=190))
-    assert not Alert.objects.exists()
+    assert not Alert.objects.exists() and _numerics(session) == {False}
     run_watch(timezone.now() + LATER)
     alert = Alert.objects.get()
     nurse = make_staff("nurse")
@@ -156,3 +162,59 @@ def test_a_session_whose_evaluation_keeps_failing_does_not_crowd_out_the_others(
     monkeypatch.setattr(alerts, "JUDGE_PENDING_BATCH", 5)  # fewer than the failing session's 15 numerics
     assert run_watch(timezone.now() + LATER)["judged_late"] == 5
     assert Alert.objects.get().session == other
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_evaluations_of_one_session_at_once_both_finish(make_patient, monkeypatch):
+    """E.g. the watch and a monitor batch's evaluation, raising overlapping alerts: evaluations of
+    one session wait for each other (session row first, the audit chain last) instead of
+    deadlocking on PostgreSQL, which would roll back one of them with its alerts."""
+    import threading
+    import time
+    from decimal import Decimal
+
+    from django.db import connection, connections
+
+    from ketasafe import audit
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL only (SQLite locks the whole database)")
+    session = make_session(make_patient(), chair=make_chair())
+    now = timezone.now()
+
+    def reading(kind: str, value: int) -> int:
+        return Observation.objects.create(session=session, patient=session.patient, kind=kind, value=Decimal(value),
+                                          observed_at=now, source="manual").pk
+
+    first_ids, second_ids = [reading("spo2", 84)], [reading("heart_rate", 150), reading("spo2", 85)]
+    real = audit.record
+    first_auditing = threading.Event()
+
+    def slow(*args, **kwargs):
+        if threading.current_thread().name == "first":
+            first_auditing.set()
+            time.sleep(1.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "record", slow)
+    results = {}
+
+    def run(name, ids):
+        try:
+            if name == "second":
+                first_auditing.wait(10)
+            results[name] = alerts.evaluate_session(session.pk, kinds=set(), observation_ids=ids, resolve_stale=False)
+        except BaseException as exc:  # noqa: BLE001 - returned to the test, which asserts on it
+            results[name] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=("first", first_ids), name="first"),
+               threading.Thread(target=run, args=("second", second_ids), name="second")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(isinstance(r, BaseException) for r in results.values()), results
+    assert sorted(Alert.objects.values_list("code", flat=True)) == ["HR_HIGH", "SPO2_LOW"]
+    assert set(Observation.objects.values_list("judged", flat=True)) == {True}

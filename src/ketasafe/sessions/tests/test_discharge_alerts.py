@@ -25,7 +25,7 @@ READY = DischargeInputs(
     infusion_stopped_at=None, min_after_infusion_min=None, aldrete_total=10, aldrete_ready=True,
     last_bp=(124.0, 80.0, T0 - dt.timedelta(minutes=2)), previous_bp=None, age=40, limits=BpLimits(),
     last_moaas=5, responsible_adult_present=True, driving_instructions_given=True,
-    adverse_events_missing_note=0, unacknowledged_alerts=0)
+    adverse_events_missing_note=0, unacknowledged_alerts=0, unjudged_readings=0)
 
 
 def test_discharge_rule_with_every_alert_acknowledged_passes():
@@ -162,5 +162,44 @@ def test_a_reading_not_yet_judged_is_judged_at_discharge_and_its_alert_stops_it(
                               responsible_adult_present=True, driving_instructions_given=True)
     assert "ALERTS-ACKNOWLEDGED" in {r.code for r in refused.value.results if r.blocking}
     assert Alert.objects.get(session=esk_session).code == "SPO2_LOW"
+    esk_session.refresh_from_db()
+    assert esk_session.status == Status.RECOVERY
+
+
+def test_discharge_rule_with_readings_not_yet_judged_is_a_hard_stop():
+    results = discharge_checks(dataclasses.replace(READY, unjudged_readings=2))
+    blocking = [r for r in results if r.blocking]
+    assert [r.code for r in blocking] == ["READINGS-JUDGED"] and blocking[0].hard
+    assert "2 vital sign reading(s)" in blocking[0].message
+
+
+@pytest.mark.django_db
+def test_discharge_is_refused_while_the_alert_check_of_a_reading_keeps_failing(
+        esk_session, team, now, monkeypatch, django_capture_on_commit_callbacks):
+    """The alert check of SpO2 82 % fails, at entry and again at discharge: the patient does not
+    leave before anyone knows whether it is an alarm."""
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from ketasafe.monitoring import alerts
+    from ketasafe.monitoring.services import do_record_manual_vitals
+
+    walk(esk_session, Status.RECOVERY, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now - dt.timedelta(minutes=130))
+    final_check(esk_session, team["nurse"], now - dt.timedelta(minutes=2))
+    esk_session.refresh_from_db()
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("alert check failed")
+
+    monkeypatch.setattr(alerts, "evaluate_session", fails)
+    with django_capture_on_commit_callbacks(execute=True):
+        do_record_manual_vitals(actor=team["nurse"], session=esk_session, values={"spo2": Decimal(82)},
+                                observed_at=timezone.now())
+    with pytest.raises(GateRefused) as refused:
+        services.do_discharge(actor=team["nurse"], session=esk_session, at=now, aldrete_answers=GOOD_ALDRETE,
+                              responsible_adult_present=True, driving_instructions_given=True)
+    assert [r.code for r in refused.value.results if r.blocking] == ["READINGS-JUDGED"]
     esk_session.refresh_from_db()
     assert esk_session.status == Status.RECOVERY
