@@ -118,6 +118,7 @@ def baseline_for(session: Any) -> dict[str, Decimal]:
 FUTURE_SKEW = dt.timedelta(minutes=5)
 FUTURE_TIMESTAMP = "future_timestamp"  # observation flag: observed_at more than FUTURE_SKEW ahead of arrival
 DATA_CONFLICT = "DATA_CONFLICT"
+ALERT_CHECK_FAILED = "CHECK_FAILED"  # the watch could not judge a session's readings
 
 
 def evaluate_after_ingest(sessions: Mapping[int, Iterable[str]],
@@ -255,7 +256,20 @@ def judge_pending(now: dt.datetime, *, session_id: int | None = None,
             done += len(ids)
         except Exception:  # noqa: BLE001 - one session's failure must not stop the others'
             log.exception("late alert evaluation failed for session %s", sid)
+            _raise_check_failed(sid, len(ids), now)
     return done
+
+
+def _raise_check_failed(session_id: int, count: int, now: dt.datetime) -> None:
+    """The alert rules cannot judge this session's readings: say so on the board (the nurse
+    watches the monitor itself), rather than only in a log nobody at the chair reads."""
+    try:
+        session = TreatmentSession.objects.select_related("chair", "patient").get(pk=session_id)
+        _raise(session, None, None, now, code=ALERT_CHECK_FAILED,
+               message=f"The alert check failed for {count} reading(s) of this session: watch the monitor "
+                       "itself and record vitals by hand until this is resolved; report it to the clinic admin.")
+    except Exception:  # noqa: BLE001 - the log above stays the record of last resort
+        log.exception("could not raise the alert-check alert for session %s", session_id)
 
 
 def _raise(session: Any, finding: AlertFinding | None, obs: Observation | None, now: dt.datetime, *,

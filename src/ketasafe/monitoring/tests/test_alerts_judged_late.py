@@ -161,7 +161,8 @@ def test_a_session_whose_evaluation_keeps_failing_does_not_crowd_out_the_others(
     monkeypatch.setattr(alerts, "evaluate_session", fails_for_one)
     monkeypatch.setattr(alerts, "JUDGE_PENDING_BATCH", 5)  # fewer than the failing session's 15 numerics
     assert run_watch(timezone.now() + LATER)["judged_late"] == 5
-    assert Alert.objects.get().session == other
+    assert Alert.objects.get(code="SPO2_LOW").session == other
+    assert Alert.objects.get(code=alerts.ALERT_CHECK_FAILED).session == failing
 
 
 @pytest.mark.django_db(transaction=True)
@@ -218,3 +219,19 @@ def test_two_evaluations_of_one_session_at_once_both_finish(make_patient, monkey
     assert not any(isinstance(r, BaseException) for r in results.values()), results
     assert sorted(Alert.objects.values_list("code", flat=True)) == ["HR_HIGH", "SPO2_LOW"]
     assert set(Observation.objects.values_list("judged", flat=True)) == {True}
+
+
+def test_when_the_alert_check_keeps_failing_the_board_says_so(session, monkeypatch,
+                                                              django_capture_on_commit_callbacks):
+    def fails(*args, **kwargs):
+        raise RuntimeError("a bug in the rules")
+
+    monkeypatch.setattr(alerts, "evaluate_session", fails)
+    with django_capture_on_commit_callbacks(execute=True):
+        process_message(oru("Z1", spo2=80))
+    run_watch(timezone.now() + LATER)
+    alert = Alert.objects.get()
+    assert alert.code == alerts.ALERT_CHECK_FAILED and alert.status == "raised"
+    assert "watch the monitor itself" in alert.message
+    run_watch(timezone.now() + 2 * LATER)  # one open alert, not one a pass
+    assert Alert.objects.count() == 1
