@@ -170,13 +170,11 @@ def test_two_evaluations_of_one_session_at_once_both_finish(make_patient, monkey
     """E.g. the watch and a monitor batch's evaluation, raising overlapping alerts: evaluations of
     one session wait for each other (session row first, the audit chain last) instead of
     deadlocking on PostgreSQL, which would roll back one of them with its alerts."""
-    import threading
-    import time
     from decimal import Decimal
 
-    from django.db import connection, connections
+    from django.db import connection
 
-    from ketasafe import audit
+    from ketasafe.lib.tests.threads import in_threads, slow_audit
 
     if connection.vendor != "postgresql":
         pytest.skip("row locks: PostgreSQL only (SQLite locks the whole database)")
@@ -188,34 +186,16 @@ def test_two_evaluations_of_one_session_at_once_both_finish(make_patient, monkey
                                           observed_at=now, source="manual").pk
 
     first_ids, second_ids = [reading("spo2", 84)], [reading("heart_rate", 150), reading("spo2", 85)]
-    real = audit.record
-    first_auditing = threading.Event()
+    first_auditing = slow_audit(monkeypatch, seconds=1.0, threads=lambda name: name == "first")
 
-    def slow(*args, **kwargs):
-        if threading.current_thread().name == "first":
-            first_auditing.set()
-            time.sleep(1.0)
-        return real(*args, **kwargs)
+    def second():
+        first_auditing.wait(10)
+        return alerts.evaluate_session(session.pk, kinds=set(), observation_ids=second_ids, resolve_stale=False)
 
-    monkeypatch.setattr(audit, "record", slow)
-    results = {}
-
-    def run(name, ids):
-        try:
-            if name == "second":
-                first_auditing.wait(10)
-            results[name] = alerts.evaluate_session(session.pk, kinds=set(), observation_ids=ids, resolve_stale=False)
-        except BaseException as exc:  # noqa: BLE001 - returned to the test, which asserts on it
-            results[name] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=("first", first_ids), name="first"),
-               threading.Thread(target=run, args=("second", second_ids), name="second")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = in_threads({
+        "first": lambda: alerts.evaluate_session(session.pk, kinds=set(), observation_ids=first_ids,
+                                                 resolve_stale=False),
+        "second": second})
     assert not any(isinstance(r, BaseException) for r in results.values()), results
     assert sorted(Alert.objects.values_list("code", flat=True)) == ["HR_HIGH", "SPO2_LOW"]
     assert set(Observation.objects.values_list("judged", flat=True)) == {True}

@@ -5,13 +5,12 @@ holds the audit chain; the edit therefore writes its entry before it updates the
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
+from ketasafe.lib.tests.threads import in_threads, slow_audit
 from ketasafe.patients import services
 from ketasafe.patients.models import Patient
 
@@ -26,40 +25,14 @@ def test_a_patient_edit_and_a_page_view_at_once_both_finish(make_patient, make_s
         pytest.skip("row locks: PostgreSQL only (SQLite locks the whole database)")
     desk, nurse = make_staff("front_desk"), make_staff("nurse")
     patient = make_patient()
-    real = audit.record
-    editing = threading.Event()
+    editing = slow_audit(monkeypatch, seconds=0.6, threads=lambda name: name == "edit")
 
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        if threading.current_thread().name == "edit":
-            editing.set()
-            time.sleep(0.6)
-        return real(*args, **kwargs)
+    def view() -> Any:  # what get_patient_for writes on every patient page
+        editing.wait(10)
+        with transaction.atomic():
+            return audit.record("view", actor=nurse, patient=patient, obj=patient, detail="/patients/x/")
 
-    monkeypatch.setattr(audit, "record", slow)
-    results: list[Any] = [None, None]
-
-    def edit() -> None:
-        try:
-            results[0] = services.do_update_patient(actor=desk, patient=patient, **{field: value})
-        except BaseException as exc:  # noqa: BLE001 - returned to the test, which asserts on it
-            results[0] = exc
-        finally:
-            connections.close_all()
-
-    def view() -> None:  # what get_patient_for writes on every patient page
-        try:
-            editing.wait(10)
-            with transaction.atomic():
-                results[1] = real("view", actor=nurse, patient=patient, obj=patient, detail="/patients/x/")
-        except BaseException as exc:  # noqa: BLE001
-            results[1] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=edit, name="edit"), threading.Thread(target=view, name="view")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(isinstance(r, BaseException) for r in results), results
+    results = in_threads({"edit": lambda: services.do_update_patient(actor=desk, patient=patient, **{field: value}),
+                          "view": view})
+    assert not any(isinstance(r, BaseException) for r in results.values()), results
     assert getattr(Patient.objects.get(pk=patient.pk), field) == value

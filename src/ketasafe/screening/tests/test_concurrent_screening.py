@@ -6,14 +6,14 @@ writers, so there the tests pin the same outcomes."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 
+from ketasafe.lib.tests.threads import at_once, in_threads, slow_audit
 from ketasafe.screening import services
 from ketasafe.screening.models import RuleSetVersion, Screening, Status
 from ketasafe.screening.refusals import ScreeningNotCompleted, ScreeningNotEditable
@@ -25,42 +25,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def slow_audit_in_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each audit write made in a worker thread first waits a moment, so the two calls overlap
-    every time instead of only when the threads happen to interleave."""
-    from ketasafe import audit
-
-    real = audit.record
-
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        if threading.current_thread() is not threading.main_thread():
-            time.sleep(0.3)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(audit, "record", slow)
-
-
-def _at_once(*calls: Callable[[], Any]) -> list[Any]:
-    """Run each call in its own thread (its own connection), released together by a barrier;
-    return what each returned or raised, in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(i: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[i] = call()
-        except BaseException as exc:  # noqa: BLE001 - returned to the test, which asserts on it
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a thread is still waiting (a lock never released)"
-    return results
+    """The calls overlap every time instead of only when the threads happen to interleave."""
+    slow_audit(monkeypatch)
 
 
 @pytest.fixture
@@ -88,7 +54,7 @@ def _open(patient_id: int) -> list[Screening]:
 
 def test_running_the_draft_and_rerunning_the_older_screening_at_once_runs_one(awaiting_and_draft, staff):
     older, draft = awaiting_and_draft
-    results = _at_once(
+    results = at_once(
         lambda: services.do_complete_screening(actor=staff["nurse"], screening=older, systolic=150),
         lambda: services.do_complete_screening(actor=staff["nurse2"], screening=draft))
     ran = [r for r in results if isinstance(r, Screening)]
@@ -108,7 +74,7 @@ def test_signing_the_older_screening_while_the_draft_runs_is_serialised(awaiting
         time.sleep(0.1)
         return services.do_sign_screening(actor=staff["prescriber"], screening=older)
 
-    results = _at_once(sign_a_moment_later,
+    results = at_once(sign_a_moment_later,
                        lambda: services.do_complete_screening(actor=staff["nurse2"], screening=draft))
     signed, ran = results
     assert isinstance(ran, Screening) and ran.pk == draft.pk, results
@@ -131,7 +97,7 @@ def test_a_screening_from_the_api_while_a_draft_runs_is_serialised(awaiting_and_
     body = {"protocol": PROTOCOL, "assessed_on": clinic_today().isoformat(),
             "patient": {"birth_date": patient.birth_date.isoformat(), "sex": patient.sex,
                         "weight_kg": float(patient.latest_measurement(on=clinic_today()).weight_kg)}}
-    results = _at_once(
+    results = at_once(
         lambda: services.do_screen_from_api(actor=staff["nurse"], patient=patient, data=body),
         lambda: services.do_complete_screening(actor=staff["nurse2"], screening=draft))
     from_api, ran = results
@@ -154,7 +120,7 @@ def test_first_use_of_a_new_rule_set_by_two_patients_at_once_does_not_deadlock(m
                                                version="clinic-2")
     services.do_activate_ruleset(actor=admin, ruleset=fresh)
     assert not RuleSetVersion.objects.get(pk=fresh.pk).used
-    results = _at_once(
+    results = at_once(
         lambda: services.do_complete_screening(actor=staff["nurse"], screening=rerun, systolic=150),
         lambda: services.do_complete_screening(actor=staff["nurse2"], screening=draft))
     assert all(isinstance(r, Screening) and r.rules_version == "clinic-2" for r in results), results
@@ -171,39 +137,14 @@ def test_a_screening_run_and_a_patient_page_view_at_once_do_not_deadlock(make_pa
     patient = make_patient()
     draft = services.do_start_intake(actor=nurse, patient=patient, protocol=PROTOCOL,
                                      indication="treatment-resistant depression")
-    real = audit.record
-    patient_locked = threading.Event()
+    # The run holds the patient row; its first audit entry comes a moment later.
+    patient_locked = slow_audit(monkeypatch, seconds=0.6, threads=lambda name: name == "run")
 
-    def slow(*a: Any, **k: Any) -> Any:
-        if threading.current_thread().name == "run":
-            patient_locked.set()
-            time.sleep(0.6)  # the run holds the patient row; its first audit comes a moment later
-        return real(*a, **k)
+    def view() -> Any:  # what get_patient_for does on every patient page (its own transaction)
+        patient_locked.wait(10)
+        with transaction.atomic():
+            return audit.record("view", actor=nurse, patient=patient, obj=patient, detail="/patients/x/")
 
-    monkeypatch.setattr(audit, "record", slow)
-    results: list[Any] = [None, None]
-
-    def run():
-        try:
-            results[0] = services.do_complete_screening(actor=nurse, screening=draft)
-        except BaseException as e:  # noqa: BLE001 - returned to the test, which asserts on it
-            results[0] = e
-        finally:
-            connections.close_all()
-
-    def view():  # what get_patient_for does on every patient page (its own transaction)
-        try:
-            patient_locked.wait(10)
-            with transaction.atomic():
-                results[1] = real("view", actor=nurse, patient=patient, obj=patient, detail="/patients/x/")
-        except BaseException as e:  # noqa: BLE001 - returned to the test, which asserts on it
-            results[1] = e
-        finally:
-            connections.close_all()
-
-    ts = [threading.Thread(target=run, name="run"), threading.Thread(target=view, name="view")]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(60)
-    assert not any(isinstance(r, BaseException) for r in results), results
+    results = in_threads({"run": lambda: services.do_complete_screening(actor=nurse, screening=draft),
+                          "view": view})
+    assert not any(isinstance(r, BaseException) for r in results.values()), results

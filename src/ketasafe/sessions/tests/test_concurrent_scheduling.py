@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.db import connections
 
+from ketasafe.lib.tests.threads import at_once, in_threads, slow_audit
 from ketasafe.sessions import services
 from ketasafe.sessions.exceptions import StepRefused
 from ketasafe.sessions.models import TreatmentSession
@@ -26,43 +25,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def slow_audit_in_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each audit write made in a worker thread first waits a moment. The write comes after a
-    service's checks and before its commit, so two unserialised calls always overlap: without
-    the locks these tests fail every time, not only when the threads happen to interleave."""
-    from ketasafe import audit
-
-    real = audit.record
-
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        if threading.current_thread() is not threading.main_thread():
-            time.sleep(0.3)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(audit, "record", slow)
-
-
-def _at_once(*calls: Callable[[], Any]) -> list[Any]:
-    """Run each call in its own thread (its own connection), released together by a barrier;
-    return what each returned or raised, in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(i: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[i] = call()
-        except BaseException as exc:  # noqa: BLE001 - returned to the test, which asserts on it
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a thread is still waiting (a lock never released)"
-    return results
+    """Without the locks these tests fail every time, not only when the threads interleave."""
+    slow_audit(monkeypatch)
 
 
 def _course(order: Any) -> list[TreatmentSession]:
@@ -74,7 +38,7 @@ def test_two_schedules_for_the_last_place_of_a_course_book_it_once(gate, team, p
     order = sign_order(patient, team["prescriber"], "esketamine-trd", sessions=2,
                        at=now - dt.timedelta(days=1))
     schedule(order, team["nurse"], now + dt.timedelta(days=1))
-    results = _at_once(*[lambda n=n: services.do_schedule(
+    results = at_once(*[lambda n=n: services.do_schedule(
         actor=team[n], order=order, scheduled_at=now + dt.timedelta(days=2), chair=chair())
         for n in ("nurse", "nurse2")])
     booked = [r for r in results if isinstance(r, TreatmentSession)]
@@ -88,7 +52,7 @@ def test_two_schedules_at_once_get_different_session_numbers(gate, team, patient
     order = sign_order(patient, team["prescriber"], "esketamine-trd", sessions=3,
                        at=now - dt.timedelta(days=1))
     schedule(order, team["nurse"], now + dt.timedelta(days=1))
-    results = _at_once(*[lambda n=n: services.do_schedule(
+    results = at_once(*[lambda n=n: services.do_schedule(
         actor=team[n], order=order, scheduled_at=now + dt.timedelta(days=2), chair=chair())
         for n in ("nurse", "nurse2")])
     assert all(isinstance(r, TreatmentSession) for r in results), results
@@ -101,7 +65,7 @@ def test_one_patient_checked_in_to_two_chairs_at_once_gets_one_chair(gate, team,
                        at=now - dt.timedelta(days=1))
     first = schedule(order, team["nurse"], now, chair_n=1)
     second = schedule(order, team["nurse"], now, chair_n=2)
-    results = _at_once(
+    results = at_once(
         lambda: services.do_check_in(actor=team["nurse"], session=first, at=now),
         lambda: services.do_check_in(actor=team["nurse2"], session=second, at=now))
     checked_in = [r for r in results if isinstance(r, TreatmentSession)]
@@ -162,49 +126,22 @@ def test_a_schedule_and_a_cancellation_of_the_order_at_once_do_not_deadlock(gate
     """The cancellation locks the order and writes an audit entry naming the patient (checked at
     commit with a KEY SHARE lock on the patient's row); the schedule locks the patient, then the
     order. The patient lock is FOR NO KEY UPDATE, which that check does not wait for."""
-    from ketasafe import audit
     from ketasafe.conftest import TEST_PASSWORD
     from ketasafe.protocols import services as protocol_services
 
     order = sign_order(patient, team["prescriber"], "esketamine-trd", sessions=4, at=now - dt.timedelta(days=1))
     schedule(order, team["nurse"], now + dt.timedelta(days=1))
-    real = audit.record
-    order_locked = threading.Event()
+    order_locked = slow_audit(monkeypatch, seconds=0.6, threads=lambda name: name == "cancel")
 
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        if threading.current_thread().name == "cancel":
-            order_locked.set()
-            time.sleep(0.6)
-        return real(*args, **kwargs)
+    def book() -> Any:
+        order_locked.wait(10)
+        return services.do_schedule(actor=team["nurse"], order=order, scheduled_at=now + dt.timedelta(days=2),
+                                    chair=chair())
 
-    monkeypatch.setattr(audit, "record", slow)
-    results: list[Any] = [None, None]
-
-    def cancel() -> None:
-        try:
-            results[0] = protocol_services.do_cancel_order(actor=team["prescriber"], order=order,
-                                                           reason="stopping", password=TEST_PASSWORD)
-        except BaseException as exc:  # noqa: BLE001 - returned to the test, which asserts on it
-            results[0] = exc
-        finally:
-            connections.close_all()
-
-    def book() -> None:
-        try:
-            order_locked.wait(10)
-            results[1] = services.do_schedule(actor=team["nurse"], order=order,
-                                              scheduled_at=now + dt.timedelta(days=2), chair=chair())
-        except BaseException as exc:  # noqa: BLE001
-            results[1] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=cancel, name="cancel"), threading.Thread(target=book, name="book")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    cancelled, booked = results
-    assert not isinstance(cancelled, BaseException), results
+    results = in_threads({
+        "cancel": lambda: protocol_services.do_cancel_order(actor=team["prescriber"], order=order,
+                                                            reason="stopping", password=TEST_PASSWORD),
+        "book": book})
+    assert not isinstance(results["cancel"], BaseException), results
     # The schedule waited for the cancellation and then saw the order cancelled.
-    assert isinstance(booked, StepRefused) and "cancelled" in str(booked), results
+    assert isinstance(results["book"], StepRefused) and "cancelled" in str(results["book"]), results
