@@ -183,6 +183,7 @@ def test_discharge_is_refused_while_the_alert_check_of_a_reading_keeps_failing(
     from django.utils import timezone
 
     from ketasafe.monitoring import alerts
+    from ketasafe.monitoring.models import Alert
     from ketasafe.monitoring.services import do_record_manual_vitals
 
     walk(esk_session, Status.RECOVERY, nurse=team["nurse"], prescriber=team["prescriber"],
@@ -200,6 +201,8 @@ def test_discharge_is_refused_while_the_alert_check_of_a_reading_keeps_failing(
     with pytest.raises(GateRefused) as refused:
         services.do_discharge(actor=team["nurse"], session=esk_session, at=now, aldrete_answers=GOOD_ALDRETE,
                               responsible_adult_present=True, driving_instructions_given=True)
-    assert [r.code for r in refused.value.results if r.blocking] == ["READINGS-JUDGED"]
+    # The reading is unjudged, and the failed check itself is an alert nobody has acknowledged.
+    assert {r.code for r in refused.value.results if r.blocking} == {"READINGS-JUDGED", "ALERTS-ACKNOWLEDGED"}
+    assert Alert.objects.get(session=esk_session).code == alerts.ALERT_CHECK_FAILED
     esk_session.refresh_from_db()
     assert esk_session.status == Status.RECOVERY
