@@ -156,8 +156,13 @@ def assign(request: HttpRequest, message_id: int) -> HttpResponse:
             count = do_assign_observations(actor=request.user, message=message,
                                            session=form.cleaned_data["session"], request=request)
         except PermissionDenied as exc:  # the session ended meanwhile, or the data is not from it
-            form.add_error(None, str(exc) or "This data cannot be given to that session.")
+            why = str(exc) or "This data cannot be given to that session."
+            form.add_error(None, why)
             status = 403
+            # The service rolled back; the refusal is recorded as every refused action is.
+            chosen = form.cleaned_data["session"]
+            audit.record("refused", request=request, patient=chosen.patient_id, obj=message,
+                         after={"session": chosen.pk}, detail=f"assign monitor data: {why}"[:500])
         else:
             messages.success(request, f"{count} observation(s) assigned.")
             return redirect("monitoring:unassigned")

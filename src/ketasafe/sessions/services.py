@@ -69,6 +69,7 @@ FUTURE_TOLERANCE = dt.timedelta(minutes=1)
 # earlier: older events belong to the patient's history, not to this session.
 AE_BEFORE_CHECK_IN = dt.timedelta(minutes=60)
 END_KINDS = {"cancel": Status.CANCELLED, "abort": Status.ABORTED, "ama": Status.ABORTED}
+END_LABELS = {"cancel": "cancelled", "abort": "aborted", "ama": "left against medical advice"}
 
 
 def now() -> dt.datetime:
@@ -731,7 +732,11 @@ def do_end(*, actor: Any, session: TreatmentSession, kind: str, reason: str,
     - "abort": stopped for a clinical reason after dosing began -> aborted;
     - "ama": the patient leaves against medical advice after dosing began -> aborted with
       end_kind "ama" (it is never a discharge: the discharge criteria were not met).
-    A running IV infusion is recorded as stopped at ``at``."""
+    A running IV infusion is recorded as stopped at ``at``. The session's acknowledged alerts are
+    resolved by the system, as at discharge; an alert nobody acknowledged stays open (listed on
+    the board with the sessions no longer in a chair, and escalated)."""
+    from ketasafe.monitoring.alerts import lock_open_alerts, resolve_acknowledged
+
     _require(actor, "run_sessions", "run sessions")
     at = at or now()
     if kind not in END_KINDS:
@@ -745,6 +750,7 @@ def do_end(*, actor: Any, session: TreatmentSession, kind: str, reason: str,
         if kind == "cancel" and locked.dosing_started_at is not None:
             raise InvalidTransition("Drug was given: abort the session (or record that the patient "
                                     "left against medical advice) instead of cancelling it.")
+        lock_open_alerts(locked)  # before the first audit entry (see do_discharge)
         adm = Administration.objects.filter(session=locked, stopped_at=None).first()
         if adm is not None and target == Status.ABORTED and adm.drug == Drug.KETAMINE:
             Administration.objects.filter(pk=adm.pk).update(stopped_at=at)
@@ -753,6 +759,7 @@ def do_end(*, actor: Any, session: TreatmentSession, kind: str, reason: str,
                          detail=f"infusion stopped: session {kind}: {reason}"[:500])
         locked = _transition(locked, target, actor=actor, reason=reason, request=request, at=at,
                             changes={"ended_at": at, "end_kind": kind, "end_reason": reason})
+        resolve_acknowledged(locked, at, f"session ended ({END_LABELS.get(kind, kind)})")
     _sync(session, locked)
     return locked
 

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from ketasafe.audit.models import AuditEntry
 from ketasafe.monitoring import alerts
 from ketasafe.monitoring.ingest import process_message
 from ketasafe.monitoring.models import Alert, AlertRuleSet, CodeMapEntry, InboundMessage, Observation
@@ -509,6 +510,9 @@ def test_assigning_old_data_on_the_page_shows_why_and_assigns_nothing(client_for
     assert "<h1>Assign monitor data</h1>" in html  # the form again, not an error page
     assert '<ul class="errorlist" role="alert"><li>7 of the 7 readings' in html and "nothing was assigned" in html
     assert not Observation.objects.exclude(session=None).exists()
+    refused = AuditEntry.objects.get(action="refused", object_type="monitoring.InboundMessage")
+    assert refused.object_id == str(message.pk) and refused.patient_id == session.patient_id
+    assert "nothing was assigned" in refused.detail
 
 
 # --- alert rules: bounds and the one clinic-wide set, whoever saves --------------------------------

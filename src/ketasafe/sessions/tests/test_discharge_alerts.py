@@ -206,3 +206,23 @@ def test_discharge_is_refused_while_the_alert_check_of_a_reading_keeps_failing(
     assert Alert.objects.get(session=esk_session).code == alerts.ALERT_CHECK_FAILED
     esk_session.refresh_from_db()
     assert esk_session.status == Status.RECOVERY
+
+
+@pytest.mark.django_db
+def test_ending_a_session_resolves_its_acknowledged_alerts_and_leaves_the_others_open(esk_session, team, now):
+    from ketasafe.monitoring import alerts
+    from ketasafe.monitoring.models import Alert
+
+    walk(esk_session, Status.MONITORING, nurse=team["nurse"], prescriber=team["prescriber"],
+         dose_at=now - dt.timedelta(minutes=30))
+    seen = Alert.objects.create(session=esk_session, chair=esk_session.chair, patient=esk_session.patient,
+                                code="SBP_HIGH", message="SBP 185", raised_at=now - dt.timedelta(minutes=5))
+    alerts.do_acknowledge(actor=team["nurse"], alert=seen, now=now - dt.timedelta(minutes=4))
+    unseen = Alert.objects.create(session=esk_session, chair=esk_session.chair, patient=esk_session.patient,
+                                  code="SPO2_LOW", message="SpO2 86", raised_at=now - dt.timedelta(minutes=1))
+    services.do_end(actor=team["nurse"], session=esk_session, kind="ama", reason="left with a relative", at=now)
+    seen.refresh_from_db()
+    unseen.refresh_from_db()
+    assert (seen.status, seen.resolved_at, seen.resolution) == (
+        "resolved", now, "session ended (left against medical advice)")
+    assert unseen.status == "raised"  # nobody has seen it: it stays on the board and escalates
