@@ -760,8 +760,25 @@ def do_end(*, actor: Any, session: TreatmentSession, kind: str, reason: str,
         locked = _transition(locked, target, actor=actor, reason=reason, request=request, at=at,
                             changes={"ended_at": at, "end_kind": kind, "end_reason": reason})
         resolve_acknowledged(locked, at, f"session ended ({END_LABELS.get(kind, kind)})")
+        if target == Status.CANCELLED:
+            _close_the_gap(locked, actor=actor, request=request)
     _sync(session, locked)
     return locked
+
+
+def _close_the_gap(cancelled: TreatmentSession, *, actor: Any, request: HttpRequest | None) -> None:
+    """The course's later scheduled sessions move up one number (a scheduled number is
+    provisional: check-in fixes it from the doses given), so that two scheduled sessions never
+    show the same number after a cancellation. Audited."""
+    later = TreatmentSession.objects.filter(
+        order__in=protocol_services.course_versions(cancelled.order), status=Status.SCHEDULED,
+        session_number__gt=cancelled.session_number)
+    moved = dict(later.values_list("pk", "session_number"))
+    if moved:
+        later.update(session_number=F("session_number") - 1)
+        audit.record("update", actor=actor, request=request, patient=cancelled.patient_id, obj=cancelled,
+                     after={"renumbered": {str(pk): n - 1 for pk, n in sorted(moved.items())}},
+                     detail=f"session {cancelled.session_number} cancelled: later scheduled sessions renumbered")
 
 
 # --- adverse events -----------------------------------------------------------------------------

@@ -145,3 +145,4 @@ def test_a_schedule_and_a_cancellation_of_the_order_at_once_do_not_deadlock(gate
     assert not isinstance(results["cancel"], BaseException), results
     # The schedule waited for the cancellation and then saw the order cancelled.
     assert isinstance(results["book"], StepRefused) and "cancelled" in str(results["book"]), results
+

@@ -11,7 +11,7 @@ from ketasafe.sessions.exceptions import GateRefused, InvalidTransition, StepRef
 from ketasafe.sessions.models import DischargeAssessment, TreatmentSession
 from ketasafe.sessions.state import Status
 
-from .helpers import GOOD_ALDRETE, final_check, walk
+from .helpers import GOOD_ALDRETE, chair, final_check, schedule, sign_order, walk
 
 pytestmark = pytest.mark.django_db
 
@@ -199,3 +199,16 @@ def test_posting_discharge_with_aldrete_below_9_is_refused(esk_session, team, no
     assert "ALDRETE: modified Aldrete score 8" in response.content.decode()
     assert TreatmentSession.objects.get(pk=esk_session.pk).status == Status.RECOVERY
     assert not DischargeAssessment.objects.exists()
+
+
+def test_after_a_cancellation_the_scheduled_numbers_stay_unique(gate, team, patient, now):
+    """A scheduled number is provisional (check-in fixes it from the doses given): the later
+    scheduled sessions move up, so two of them never show the same number."""
+    order = sign_order(patient, team["prescriber"], "esketamine-trd", sessions=4, at=now - dt.timedelta(days=1))
+    first, second, third = (schedule(order, team["nurse"], now + dt.timedelta(days=d)) for d in (1, 2, 3))
+    services.do_end(actor=team["nurse"], session=second, kind="cancel", reason="patient unwell", at=now)
+    fourth = services.do_schedule(actor=team["nurse"], order=order, scheduled_at=now + dt.timedelta(days=4),
+                                  chair=chair())
+    kept = (TreatmentSession.objects.filter(patient=patient).exclude(status=Status.CANCELLED)
+            .order_by("session_number").values_list("pk", "session_number"))
+    assert list(kept) == [(first.pk, 1), (third.pk, 2), (fourth.pk, 3)]
