@@ -11,10 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ketasafe.monitoring.hl7 import codes
 from ketasafe.monitoring.hl7.codes import (
-    _NOT_USABLE_STATUS,
     _TEXT_UNITS,
-    CONVERSIONS,
     DEFAULT_CODE_MAP,
     MDC_VITALS,
     UNIT_CODES,
@@ -25,8 +24,10 @@ from ketasafe.monitoring.hl7.codes import (
     MappingFlag,
     build_code_map,
     code_key,
+    lookup,
     map_observation,
     mdil_code,
+    resolve_unit,
 )
 from ketasafe.monitoring.hl7.parse import ParsedObservation, parse_oru
 
@@ -265,7 +266,9 @@ def test_the_save_service_refuses_a_bad_entry_too(make_staff) -> None:
 # --- map_observation against its earlier, straightforward form --------------------------------
 
 
-# Verbatim (but for names) the functions as they were before map_observation was made cheap.
+# The straightforward forms that map_observation and resolve_unit write out for speed: the
+# lookup through lookup() and code_key, the result through the dataclass's own constructor.
+# The value rules (_value) are shared, not copied: they were not rewritten.
 def _ref_resolve_unit(obs: ParsedObservation) -> str | None:
     ucum = UNIT_CODES.get(code_key(obs.units_system, obs.units_code))
     if ucum is None:
@@ -273,60 +276,14 @@ def _ref_resolve_unit(obs: ParsedObservation) -> str | None:
     return ucum
 
 
-def _ref_lookup(obs: ParsedObservation, code_map: CodeMap) -> CodeMapEntry | None:
-    entry = code_map.get(code_key(obs.code_system, obs.code))
-    if entry is None:
-        entry = code_map.get(code_key(WILDCARD, obs.code))
-    return entry
-
-
 def reference_map_observation(obs: ParsedObservation, code_map: CodeMap = DEFAULT_CODE_MAP) -> MappedObservation:
-    entry = _ref_lookup(obs, code_map)
+    entry = lookup(obs, code_map)
     if entry is None:
         return MappedObservation(None, None, None, None, None, ("unmapped",))
     flags: list[MappingFlag] = []
-    value = _ref_value(obs, entry, flags)
-    return MappedObservation(
-        loinc=entry.loinc,
-        display=entry.display,
-        ucum_unit=entry.ucum_unit or None,
-        value=value,
-        kind=entry.kind,
-        flags=tuple(flags),
-        extra_loinc=entry.extra_loinc,
-    )
-
-
-def _ref_value(obs: ParsedObservation, entry: CodeMapEntry, flags: list[MappingFlag]) -> Decimal | None:
-    raw = obs.numeric_value
-    if raw is None or not entry.ucum_unit:
-        return None
-    if obs.result_status in _NOT_USABLE_STATUS:
-        flags.append("status_not_usable")
-        return None
-    if not (obs.units_code or obs.units_text):
-        if not entry.assume_unit_if_missing:
-            flags.append("unit_missing")
-            return None
-        flags.append("unit_assumed")
-        unit = entry.ucum_unit
-    else:
-        resolved = _ref_resolve_unit(obs)
-        if resolved is None:
-            flags.append("unit_unknown")
-            return None
-        unit = resolved
-    value = raw
-    if unit != entry.ucum_unit:
-        convert = CONVERSIONS.get((unit, entry.ucum_unit))
-        if convert is None:
-            flags.append("unit_mismatch")
-            return None
-        value = convert(raw)
-    if entry.plausible and not entry.plausible[0] <= value <= entry.plausible[1]:
-        flags.append("implausible")
-        return None
-    return value
+    value = codes._value(obs, entry, flags)
+    return MappedObservation(loinc=entry.loinc, display=entry.display, ucum_unit=entry.ucum_unit or None,
+                             value=value, kind=entry.kind, flags=tuple(flags), extra_loinc=entry.extra_loinc)
 
 
 ENTRIES = st.builds(
@@ -353,7 +310,7 @@ OBSERVATIONS = st.builds(
                                    Decimal("8388607"), Decimal("36")]),
     units_code=st.sampled_from(["", "266016", "262688", "0004-0220", "mmHg", "%", "[degF]", "lb", "kPa"]),
     units_text=st.sampled_from(["", "MDC_DIM_MMHG", "%", "°F", "bpm", "x"]),
-    units_system=st.sampled_from(["", "MDC", "mdil", "UCUM"]),
+    units_system=st.sampled_from(["", "MDC", "mdil", " mdc ", "UCUM"]),
     result_status=st.sampled_from(["F", "R", "X", "D", "", "C"]),
     observed_at=st.none(), device_id=st.none(), flags=st.just(()),
 )  # fmt: skip
@@ -362,6 +319,7 @@ OBSERVATIONS = st.builds(
 @settings(max_examples=800, deadline=None)
 @given(OBSERVATIONS, st.dictionaries(KEYS, ENTRIES, max_size=6) | st.just(DEFAULT_CODE_MAP))
 def test_map_observation_matches_its_reference_form(obs: ParsedObservation, code_map: CodeMap) -> None:
+    assert resolve_unit(obs) == _ref_resolve_unit(obs)
     got = map_observation(obs, code_map)
     expected = reference_map_observation(obs, code_map)
     assert type(got) is MappedObservation
