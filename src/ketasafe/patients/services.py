@@ -19,6 +19,14 @@ SCREENING_INPUT_MODELS = (Allergy, Medication, Problem)
 SCREENING_INPUT_FIELDS = {"pregnancy_status", "breastfeeding", "birth_date", "sex"}
 
 
+def lock_patient(patient_id: int) -> None:
+    """Row-lock a patient until the transaction ends: the lock that serialises everything done
+    for one patient across apps (schedules, orders, session steps, screenings). FOR NO KEY
+    UPDATE, taken before the first audit entry (the rule in audit/services.py); taken again in
+    the same transaction it is a no-op."""
+    Patient.objects.select_for_update(no_key=True).filter(pk=patient_id).values_list("pk").first()
+
+
 def _snapshot(obj: models.Model, fields: list[str]) -> dict[str, Any]:
     return {f: getattr(obj, f) for f in fields}
 

@@ -24,6 +24,7 @@ from ketasafe import audit
 from ketasafe.accounts.access import has_capability
 from ketasafe.lib.timeutil import clinic_tz
 from ketasafe.patients.models import Measurement, Patient
+from ketasafe.patients.services import lock_patient
 
 from .definitions import SHIPPED_PROTOCOLS, SHIPPED_VERSION, ProtocolDefinition, get_protocol
 from .dosing import DoseResult, compute_dose
@@ -280,7 +281,7 @@ def do_sign_order(*, actor: Any, patient: Patient, protocol_version: ProtocolVer
     with transaction.atomic():
         # One course at a time per patient: two open courses could dose the patient twice in a
         # day. Change the open course (a new version) or cancel it first.
-        Patient.objects.select_for_update(no_key=True).filter(pk=patient.pk).values_list("pk").first()
+        lock_patient(patient.pk)
         other = open_courses(patient, besides=supersedes)
         if other:
             o = other[0]

@@ -23,7 +23,7 @@ Guarantees:
   intake-only inputs (vitals, scales, hepatic impairment, indication, substance use, drug screen)
   are taken from the body.
 - Concurrent changes to one patient's screenings run one after the other, never deadlock: every
-  path locks in one order, the patient's row first (_lock_patient), then screening rows, then the
+  path locks in one order, the patient's row first (patients.services.lock_patient), then screening rows, then the
   rule set version it marks used, all before its first audit entry (the audit chain head is
   locked until commit). The second caller then sees what the first did (a superseded screening is
   refused, a newer run supersedes). PostgreSQL needs this; SQLite queues writers anyway.
@@ -47,6 +47,7 @@ from ketasafe.accounts.access import has_capability, require_capability
 from ketasafe.clinic.models import ClinicSettings
 from ketasafe.lib.timeutil import clinic_today
 from ketasafe.patients.models import Patient, PregnancyStatus
+from ketasafe.patients.services import lock_patient
 
 from .eligibility import assessed_at, screening_expires_at
 from .exceptions import IntakeInvalid, RuleSetInvalid
@@ -114,7 +115,7 @@ def do_start_intake(*, actor: Any, patient: Patient, protocol: str, indication: 
     awaiting sign-off is not superseded here: its decision keeps counting until a newer screening
     has run (_run)."""
     require_capability(actor, "start_intake")
-    _lock_patient(patient.pk)
+    lock_patient(patient.pk)
     screening = Screening(patient=patient, protocol=protocol, indication=indication, started_by=actor,
                           **{k: v for k, v in fields.items() if k in INTAKE_FIELDS})
     screening.full_clean()
@@ -147,17 +148,11 @@ def _supersede(old: Screening, new: Screening, *, actor: Any, request: HttpReque
                  before={"status": before}, after={"status": old.status, "superseded_by": new.pk})
 
 
-def _lock_patient(patient_id: int) -> None:
-    """Lock the patient's row: the first lock of every change to their screenings (see the
-    module guarantees). Taken again within one transaction it is a no-op."""
-    Patient.objects.select_for_update(no_key=True).filter(pk=patient_id).values_list("pk").first()
-
-
 def _locked(screening: Screening) -> Screening:
     """The screening, re-read and row-locked, after its patient's row (always in that order:
     the row lock of the join would otherwise take the screening first and then wait for the
     patient while holding it)."""
-    _lock_patient(screening.patient_id)
+    lock_patient(screening.patient_id)
     return Screening.objects.select_for_update(of=("self",), no_key=True).select_related("patient").get(pk=screening.pk)
 
 
@@ -428,7 +423,7 @@ def do_screen_from_api(*, actor: Any, patient: Patient, data: dict[str, Any], in
         "phq9": list(intake.scales.phq9) if intake.scales.phq9 is not None else None,
         "cssrs_screen": list(intake.scales.cssrs_screen) if intake.scales.cssrs_screen is not None else None,
     }
-    _lock_patient(patient.pk)  # first (module guarantees), and before the record is read below
+    lock_patient(patient.pk)  # first (module guarantees), and before the record is read below
     # Compare with the record before anything is written, so a refusal leaves no trace.
     draft = Screening(patient=patient, protocol=intake.protocol, **fields)
     _check_against_record(data, intake, build_intake(draft, today))

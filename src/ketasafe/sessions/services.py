@@ -26,7 +26,7 @@ from ketasafe import audit
 from ketasafe.accounts.access import has_capability
 from ketasafe.monitoring.services import VitalsInvalid, do_record_manual_vitals
 from ketasafe.outcomes.scales import score
-from ketasafe.patients.models import Patient
+from ketasafe.patients.services import lock_patient
 from ketasafe.protocols import services as protocol_services
 from ketasafe.protocols.exceptions import ProtocolError
 from ketasafe.protocols.models import TreatmentOrder
@@ -111,7 +111,7 @@ def _lock(session: TreatmentSession, expected_row_version: int | None) -> Treatm
     locked = (TreatmentSession.objects.select_for_update(of=("self",), no_key=True)
               .select_related("patient", "order", "order__protocol_version")
               .get(pk=session.pk))
-    Patient.objects.select_for_update(no_key=True).filter(pk=locked.patient_id).values_list("pk").first()
+    lock_patient(locked.patient_id)
     if expected_row_version is not None and locked.row_version != expected_row_version:
         raise StaleSession()
     return locked
@@ -205,7 +205,7 @@ def do_schedule(*, actor: Any, order: TreatmentOrder, scheduled_at: dt.datetime,
     commits (PostgreSQL runs READ COMMITTED; SQLite queues writers anyway). The signed version
     is then locked too, so an order cancelled meanwhile is seen as cancelled."""
     _require(actor, "schedule_sessions", "schedule sessions")
-    Patient.objects.select_for_update(no_key=True).filter(pk=order.patient_id).values_list("pk").first()
+    lock_patient(order.patient_id)
     current = protocol_services.current_version(order, lock=True)
     if current is None:
         raise StepRefused("This course's order is cancelled: sign a new order first.")
