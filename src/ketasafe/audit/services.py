@@ -168,19 +168,12 @@ def record(
     return _stored([entry], _append([entry]))[0]
 
 
-def record_many(entries: Sequence[Mapping[str, Any]]) -> list[AuditEntry]:
-    """Append several entries at once; each item holds the keyword arguments of ``record``
-    (``action`` included). Same guarantees as calling ``record`` for each in order (the same
-    content and hashes, a chain that ``ketasafe audit_verify`` verifies), at the cost of one
-    head lock, one multi-row insert and one head update: the chain is computed in memory under
-    the lock."""
-    built = [_build(**dict(item)) for item in entries]
-    return _stored(built, _append(built))
-
-
 def record_many_ids(entries: Sequence[Mapping[str, Any]]) -> list[int]:
-    """``record_many`` for hot paths (monitor ingest): the same entries, only their new ids
-    returned (no model instances are built)."""
+    """Append several entries at once (monitor ingest); each item holds the keyword arguments of
+    ``record`` (``action`` included). Same guarantees as calling ``record`` for each in order (the
+    same content and hashes, a chain that ``ketasafe audit_verify`` verifies), at the cost of one
+    head lock, one multi-row insert and one head update: the chain is computed in memory under
+    the lock. Returns the new ids (no model instances are built)."""
     return [entry_id for entry_id, _prev, _hash in _append([_build(**dict(item)) for item in entries])]
 
 

@@ -1,4 +1,4 @@
-"""`record_many`: several entries under one head lock, the same chain as `record` one by one."""
+"""`record_many_ids`: several entries under one head lock, the same chain as `record` one by one."""
 
 import datetime as dt
 
@@ -9,7 +9,7 @@ from django.db import connection, transaction
 
 from ketasafe import audit
 from ketasafe.audit.models import AuditEntry, ChainHead
-from ketasafe.audit.services import record_many, verify_chain
+from ketasafe.audit.services import record_many_ids, verify_chain
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +19,10 @@ AT = dt.datetime(2026, 3, 1, 10, 15, tzinfo=dt.UTC)
 def _items(n: int, start: int = 0) -> list[dict[str, object]]:
     return [{"action": "create", "actor": "system:mllp", "object_type": "monitoring.InboundMessage",
              "object_id": start + i, "after": {"n": start + i, "at": AT}, "at": AT} for i in range(n)]
+
+
+def record_many(items: list[dict[str, object]]) -> list[AuditEntry]:
+    return list(AuditEntry.objects.filter(pk__in=record_many_ids(items)).order_by("id"))
 
 
 def test_entries_written_together_verify_and_continue_the_chain() -> None:
