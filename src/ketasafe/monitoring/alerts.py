@@ -35,7 +35,7 @@ from django.utils import timezone
 from ketasafe import audit
 from ketasafe.accounts.access import has_capability
 from ketasafe.sessions.models import SessionTransition, TreatmentSession
-from ketasafe.sessions.state import Status
+from ketasafe.sessions.state import IN_CHAIR
 
 from .alert_rules import (
     DEFAULT_THRESHOLDS,
@@ -64,8 +64,7 @@ JUDGE_PENDING_AFTER = dt.timedelta(seconds=15)
 JUDGE_PENDING_BATCH = 2000
 SYSTEM = "system:alerts"
 # Sessions whose vitals are judged: the patient is in the chair (pre-dose readings count too).
-JUDGED = frozenset({Status.CHECKED_IN, Status.PRE_CHECKS_PASSED, Status.DOSING, Status.MONITORING,
-                    Status.RECOVERY})
+JUDGED = IN_CHAIR
 
 
 class AlertActionRefused(Exception):

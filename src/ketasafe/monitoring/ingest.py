@@ -42,8 +42,8 @@ from ketasafe.lib import sql
 from ketasafe.lib.sql import RowWriter
 from ketasafe.lib.timeutil import clinic_tz
 from ketasafe.patients.models import Patient
+from ketasafe.sessions import state
 from ketasafe.sessions.models import Chair, TreatmentSession
-from ketasafe.sessions.state import Status
 
 from . import codemap
 from .alerts import FUTURE_SKEW, FUTURE_TIMESTAMP
@@ -57,9 +57,8 @@ from .models import Device, InboundMessage, Observation, Source
 log = logging.getLogger("ketasafe.monitoring.ingest")
 
 ACTOR = "system:mllp"
-# A session "in progress" on a chair: the patient is in it, before or after the drug.
-IN_CHAIR: tuple[str, ...] = tuple(s.value for s in (
-    Status.CHECKED_IN, Status.PRE_CHECKS_PASSED, Status.DOSING, Status.MONITORING, Status.RECOVERY))
+# sessions.state.IN_CHAIR as the values the plain-SQL lookups bind.
+IN_CHAIR: tuple[str, ...] = tuple(sorted(s.value for s in state.IN_CHAIR))
 GENERIC_ERROR = "the message could not be stored because of an internal error; send it again"
 
 

@@ -41,6 +41,10 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.ABORTED: frozenset(),
 }
 
+# States in which the patient is in the chair, before or after the drug: monitor data goes to the
+# session, and its vitals are judged against the alert rules (pre-dose readings count too).
+IN_CHAIR: frozenset[Status] = ACTIVE - {Status.SCHEDULED}
+
 # States in which a patient is in the chair with drug on board: monitors' data is expected.
 DRUG_ON_BOARD: frozenset[Status] = frozenset({Status.DOSING, Status.MONITORING, Status.RECOVERY})
 
